@@ -1,0 +1,426 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The `appliance` command: script the data model, render and reload FreeSWITCH's configuration.
+
+Every command prints a table for people or, with --json, one JSON document for scripts. A refused
+change exits 2 and names each object and field that is wrong; nothing of it is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from appliance import config as configuration
+from appliance.model.validate import ValidationFailed
+from appliance.store.db import connect
+from appliance.store.migrate import migrate
+from appliance.store.repo import Store, load_snapshot
+
+SECRET_FIELDS = {"sip_password", "voicemail_pin", "password"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 1
+    try:
+        cfg = configuration.load(args.config, _overrides(args))
+        result = args.handler(args, cfg)
+    except ValidationFailed as exc:
+        return _fail(args, "refused", [dataclasses.asdict(p) for p in exc.problems])
+    except (configuration.ConfigError, RuntimeError, OSError) as exc:
+        return _fail(args, str(exc), [])
+    _print(args, result)
+    return 0
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {"database": {"dsn": args.dsn}} if args.dsn else {}
+
+
+def _fail(args: argparse.Namespace, message: str, problems: list[dict[str, str]]) -> int:
+    if args.json:
+        print(json.dumps({"error": message, "problems": problems}, indent=2), file=sys.stderr)
+    else:
+        print(f"error: {message}", file=sys.stderr)
+        for p in problems:
+            print(f"  {p['obj']}: {p['field']}: {p['message']}", file=sys.stderr)
+    return 2
+
+
+def _print(args: argparse.Namespace, result: Any) -> None:
+    data = _plain(result, show_secrets=getattr(args, "secrets", False))
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    elif isinstance(data, list):
+        _table(data)
+    elif isinstance(data, dict):
+        width = max((len(k) for k in data), default=0)
+        for key, value in data.items():
+            print(f"{key:<{width}}  {_cell(value)}")
+    elif data is not None:
+        print(data)
+
+
+def _plain(value: Any, show_secrets: bool) -> Any:
+    if dataclasses.is_dataclass(value):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.name != "id"}
+    if isinstance(value, dict):
+        return {
+            k: ("********" if k in SECRET_FIELDS and v and not show_secrets else _plain(v, show_secrets))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_plain(v, show_secrets) for v in value]
+    return value
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return " ".join(f"{k}={_cell(v)}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
+def _table(rows: list[Any]) -> None:
+    if not rows:
+        print("(none)")
+        return
+    cols = list(rows[0])
+    cells = [[_cell(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip())
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+# -- handlers ------------------------------------------------------------------------------------
+
+
+def _store(args: argparse.Namespace, cfg: dict[str, Any]) -> Store:
+    return Store(connect(cfg["database"]["dsn"], autocommit=True), actor=args.managed_by)
+
+
+def _snapshot(cfg: dict[str, Any]):
+    with connect(cfg["database"]["dsn"], autocommit=True) as conn:
+        return load_snapshot(conn)
+
+
+def _db_migrate(args, cfg):
+    with connect(cfg["database"]["dsn"], autocommit=True) as conn:
+        return {"applied": migrate(conn)}
+
+
+def _site_show(args, cfg):
+    return _snapshot(cfg).site
+
+
+def _site_set(args, cfg):
+    return _store(args, cfg).update_site(**_assignments(args.settings, _site_types()))
+
+
+def _site_types() -> dict[str, type]:
+    from appliance.model import Site
+
+    return {f.name: type(f.default) for f in dataclasses.fields(Site)}
+
+
+def _assignments(items: list[str], types: dict[str, type]) -> dict[str, Any]:
+    """Turn key=value words into typed values, by the field's type in the model."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValidationFailed([_problem("arguments", item, "expected key=value")])
+        kind = types.get(key, str)
+        try:
+            out[key] = _convert(raw, kind)
+        except ValueError:
+            raise ValidationFailed([_problem("arguments", key, f"{raw!r} is not a valid {kind.__name__}")]) from None
+    return out
+
+
+def _convert(raw: str, kind: type) -> Any:
+    if kind is bool:
+        if raw.lower() not in {"true", "false", "yes", "no", "1", "0"}:
+            raise ValueError(raw)
+        return raw.lower() in {"true", "yes", "1"}
+    if kind is int:
+        return int(raw)
+    if kind is tuple:
+        return [v for v in raw.split(",") if v]
+    return raw
+
+
+def _problem(obj: str, field: str, message: str):
+    from appliance.model.validate import Problem
+
+    return Problem(obj, field, message)
+
+
+def _ext_add(args, cfg):
+    return _store(args, cfg).add_extension(
+        args.number,
+        args.name,
+        caller_id_number=args.caller_id or "",
+        voicemail_pin=args.pin,
+        sip_password=args.password,
+        outbound_allowed=not args.no_outbound,
+    )
+
+
+def _ext_list(args, cfg):
+    return list(_snapshot(cfg).extensions)
+
+
+def _ext_show(args, cfg):
+    ext = _snapshot(cfg).extension(args.number)
+    if ext is None:
+        raise ValidationFailed([_problem(f"extension {args.number}", "number", "does not exist")])
+    return ext
+
+
+def _ext_set(args, cfg):
+    from appliance.model import Extension
+
+    types = {
+        f.name: type(f.default) if f.default is not dataclasses.MISSING else str for f in dataclasses.fields(Extension)
+    }
+    return _store(args, cfg).update_extension(args.number, **_assignments(args.settings, types))
+
+
+def _ext_remove(args, cfg):
+    _store(args, cfg).remove_extension(args.number)
+    return {"removed": args.number}
+
+
+def _dev_add(args, cfg):
+    lines = []
+    for spec in args.line:
+        port, sep, ext = spec.partition(":")
+        if not sep or not port.isdigit():
+            raise ValidationFailed([_problem(f"device {args.name}", "line", f"{spec!r} must look like PORT:EXTENSION")])
+        lines.append({"port": int(port), "extension": ext})
+    return _store(args, cfg).add_device(args.name, args.kind, lines, mac=args.mac or "", model=args.model or "")
+
+
+def _dev_list(args, cfg):
+    return list(_snapshot(cfg).devices)
+
+
+def _dev_remove(args, cfg):
+    _store(args, cfg).remove_device(args.name)
+    return {"removed": args.name}
+
+
+def _trunk_add(args, cfg):
+    return _store(args, cfg).add_trunk(
+        args.name,
+        args.host,
+        port=args.port,
+        transport=args.transport,
+        username=args.username or "",
+        password=args.password or "",
+        register=args.register,
+        from_domain=args.from_domain or "",
+        inbound_cidrs=tuple(args.inbound_cidr or ()),
+        max_channels=args.max_channels,
+    )
+
+
+def _trunk_list(args, cfg):
+    return list(_snapshot(cfg).trunks)
+
+
+def _trunk_remove(args, cfg):
+    _store(args, cfg).remove_trunk(args.name)
+    return {"removed": args.name}
+
+
+def _number_add(args, cfg):
+    return _store(args, cfg).add_number(args.number, args.to, tracking_tag=args.tag or "", trunk=args.trunk or "")
+
+
+def _number_list(args, cfg):
+    return list(_snapshot(cfg).inbound_numbers)
+
+
+def _number_remove(args, cfg):
+    _store(args, cfg).remove_number(args.number)
+    return {"removed": args.number}
+
+
+def _route_add(args, cfg):
+    return _store(args, cfg).add_route(
+        args.name,
+        args.pattern,
+        args.trunk,
+        presentation=args.presentation,
+        strip_digits=args.strip,
+        prepend=args.prepend or "",
+        priority=args.priority,
+    )
+
+
+def _route_list(args, cfg):
+    return list(_snapshot(cfg).outbound_routes)
+
+
+def _route_remove(args, cfg):
+    _store(args, cfg).remove_route(args.name)
+    return {"removed": args.name}
+
+
+def _config_render(args, cfg):
+    from appliance.fsconf import service
+
+    return service.render_only(cfg, _snapshot(cfg), Path(args.dest))
+
+
+def _config_apply(args, cfg):
+    from appliance.fsconf import service
+
+    return service.apply(cfg, _snapshot(cfg), reload=not args.no_reload)
+
+
+def _cdr_list(args, cfg):
+    with connect(cfg["database"]["dsn"], autocommit=True) as conn:
+        return conn.execute(
+            "SELECT uuid, call_type, caller_number, destination, extension, trunk, did, tracking_tag,"
+            " started_at, billsec, hangup_cause FROM cdrs ORDER BY started_at DESC LIMIT %s",
+            (args.limit,),
+        ).fetchall()
+
+
+# -- argument parsing ----------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="appliance", description=__doc__.splitlines()[0])
+    _common_options(p, None)
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+
+    db = _group(sub, "db", "database schema")
+    _cmd(db, "migrate", _db_migrate, "apply pending migrations (idempotent)")
+
+    site = _group(sub, "site", "site-wide settings")
+    _cmd(site, "show", _site_show, "show the site settings")
+    _cmd(site, "set", _site_set, "change settings: key=value ...").add_argument("settings", nargs="+")
+
+    ext = _group(sub, "extension", "extensions (numbers people have)")
+    a = _cmd(ext, "add", _ext_add, "add an extension; credentials are generated unless given")
+    a.add_argument("number")
+    a.add_argument("name")
+    a.add_argument("--caller-id", help="the number shown outside (E.164), usually its DID")
+    a.add_argument("--pin", help="voicemail PIN (generated when omitted)")
+    a.add_argument("--password", help="SIP password (generated when omitted)")
+    a.add_argument("--no-outbound", action="store_true", help="forbid calls to outside numbers")
+    _cmd(ext, "list", _ext_list, "list extensions")
+    s = _cmd(ext, "show", _ext_show, "show one extension")
+    s.add_argument("number")
+    s.add_argument("--secrets", action="store_true", help="print the SIP password and PIN")
+    s = _cmd(ext, "set", _ext_set, "change fields: key=value ...")
+    s.add_argument("number")
+    s.add_argument("settings", nargs="+")
+    _cmd(ext, "remove", _ext_remove, "remove an extension").add_argument("number")
+
+    dev = _group(sub, "device", "SIP phones and FXS gateways")
+    a = _cmd(dev, "add", _dev_add, "add a device; each --line PORT:EXT gets its own SIP account")
+    a.add_argument("name")
+    a.add_argument("--kind", choices=["sip_phone", "fxs_gateway"], required=True)
+    a.add_argument("--line", action="append", required=True, metavar="PORT:EXT")
+    a.add_argument("--mac")
+    a.add_argument("--model")
+    _cmd(dev, "list", _dev_list, "list devices and their accounts").add_argument("--secrets", action="store_true")
+    _cmd(dev, "remove", _dev_remove, "remove a device").add_argument("name")
+
+    trunk = _group(sub, "trunk", "carrier trunks")
+    a = _cmd(trunk, "add", _trunk_add, "add a carrier trunk")
+    a.add_argument("name")
+    a.add_argument("host")
+    a.add_argument("--port", type=int, default=5060)
+    a.add_argument("--transport", choices=["udp", "tcp", "tls"], default="udp")
+    a.add_argument("--username")
+    a.add_argument("--password")
+    a.add_argument("--register", action="store_true")
+    a.add_argument("--from-domain")
+    a.add_argument("--inbound-cidr", action="append", help="address or network the carrier sends calls from")
+    a.add_argument("--max-channels", type=int, default=0)
+    _cmd(trunk, "list", _trunk_list, "list trunks").add_argument("--secrets", action="store_true")
+    _cmd(trunk, "remove", _trunk_remove, "remove a trunk").add_argument("name")
+
+    num = _group(sub, "number", "inbound numbers (DIDs)")
+    a = _cmd(num, "add", _number_add, "route an inbound number to an extension")
+    a.add_argument("number")
+    a.add_argument("--to", required=True, metavar="EXTENSION")
+    a.add_argument("--tag", help="tracking tag (campaign) recorded on every call's CDR")
+    a.add_argument("--trunk")
+    _cmd(num, "list", _number_list, "list inbound numbers")
+    _cmd(num, "remove", _number_remove, "remove an inbound number").add_argument("number")
+
+    route = _group(sub, "route", "outbound routes")
+    a = _cmd(route, "add", _route_add, "add an outbound route")
+    a.add_argument("name")
+    a.add_argument("--pattern", action="append", required=True, help="dial pattern, e.g. 0ZXXXXXXX. (repeatable)")
+    a.add_argument("--trunk", action="append", required=True, help="trunk, in failover order (repeatable)")
+    a.add_argument("--presentation", choices=["extension", "company", "withheld"], default="extension")
+    a.add_argument("--strip", type=int, default=0, help="leading digits to remove")
+    a.add_argument("--prepend", help="digits to put in front after stripping")
+    a.add_argument("--priority", type=int, default=100)
+    _cmd(route, "list", _route_list, "list outbound routes")
+    _cmd(route, "remove", _route_remove, "remove a route").add_argument("name")
+
+    conf = _group(sub, "config", "FreeSWITCH configuration")
+    _cmd(conf, "render", _config_render, "render and check into a directory, touching nothing live").add_argument(
+        "dest"
+    )
+    _cmd(conf, "apply", _config_apply, "render, check, swap atomically and reload FreeSWITCH").add_argument(
+        "--no-reload", action="store_true", help="swap the files only (FreeSWITCH not running)"
+    )
+
+    cdr = _group(sub, "cdr", "call detail records")
+    _cmd(cdr, "list", _cdr_list, "list the newest CDRs").add_argument("--limit", type=int, default=20)
+    return p
+
+
+def _common_options(p: argparse.ArgumentParser, default: Any) -> None:
+    """Add the options every command takes, so they work before or after the command words."""
+    suppress = {"default": argparse.SUPPRESS} if default is argparse.SUPPRESS else {}
+    p.add_argument("--config", type=Path, help="main config file (default /etc/appliance/config.yml)", **suppress)
+    p.add_argument("--dsn", help="PostgreSQL connection string (overrides the config file)", **suppress)
+    p.add_argument("--json", action="store_true", help="print JSON for scripts", **suppress)
+    p.add_argument(
+        "--managed-by",
+        choices=["console", "ansible"],
+        help="who makes this change; Ansible-managed objects are read-only to 'console'",
+        **({"default": "console"} | suppress),
+    )
+    p.add_argument("-v", "--verbose", action="store_true", **suppress)
+
+
+_LEAF_OPTIONS = argparse.ArgumentParser(add_help=False)
+_common_options(_LEAF_OPTIONS, argparse.SUPPRESS)
+
+
+def _group(sub, name: str, help_text: str):
+    return sub.add_parser(name, help=help_text).add_subparsers(title=f"{name} commands", metavar="ACTION")
+
+
+def _cmd(sub, name: str, handler, help_text: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help_text, parents=[_LEAF_OPTIONS])
+    p.set_defaults(handler=handler)
+    return p
+
+
+if __name__ == "__main__":
+    sys.exit(main())

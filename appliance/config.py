@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Layered configuration: defaults, then config.yml, then conf.d/*.yml in order, then overrides.
+
+Ansible writes only its own drop-in under conf.d/, so a local edit and the fleet never fight.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_PATH = Path("/etc/appliance/config.yml")
+
+DEFAULTS: dict[str, Any] = {
+    "database": {"dsn": "host=/run/postgresql dbname=appliance user=appliance"},
+    "freeswitch": {
+        "conf_root": "/var/lib/appliance/fsconf",
+        "esl_host": "127.0.0.1",
+        "esl_port": 8021,
+        "esl_password_file": "/var/lib/appliance/secrets/esl_password",
+        "outbound_socket_port": 8084,
+        "cert_dir": "/var/lib/appliance/tls",
+        "sounds_dir": "/usr/share/freeswitch/sounds",
+        "recordings_dir": "/var/lib/appliance/recordings",
+    },
+    "cdr": {"spool_dir": "/var/spool/appliance/cdr"},
+}
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names the file."""
+
+
+def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the merged configuration."""
+    path = path or Path(os.environ.get("APPLIANCE_CONFIG", DEFAULT_PATH))
+    config = copy.deepcopy(DEFAULTS)
+    layers = [path, *sorted((path.parent / "conf.d").glob("*.yml"))]
+    for layer in layers:
+        if layer.is_file():
+            _merge(config, _read(layer))
+    _merge(config, overrides or {})
+    return config
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    unknown = set(data) - set(DEFAULTS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown sections {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    return data
+
+
+def _merge(into: dict[str, Any], layer: dict[str, Any]) -> None:
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value

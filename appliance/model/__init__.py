@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The PBX data model: plain frozen records, shared by the store, the renderer and the CLI.
+
+The store turns rows into these records; the renderer turns a `Snapshot` of them into a
+FreeSWITCH configuration. Nothing here talks to a database or to FreeSWITCH.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MANAGERS = ("ansible", "console")
+DEVICE_KINDS = ("sip_phone", "fxs_gateway")
+DESTINATION_KINDS = ("extension",)
+PRESENTATIONS = ("extension", "company", "withheld")
+TRANSPORTS = ("udp", "tcp", "tls")
+
+
+@dataclass(frozen=True)
+class Site:
+    """Site-wide settings: one row, edited by Ansible or the console."""
+
+    domain: str = "pbx.local"
+    company_name: str = "Office"
+    company_number: str = ""
+    lan_ip: str = "127.0.0.1"
+    trunk_ip: str = "127.0.0.1"
+    internal_sip_port: int = 5060
+    internal_tls_port: int = 5061
+    external_sip_port: int = 5080
+    rtp_start: int = 16384
+    rtp_end: int = 32768
+    tls_enabled: bool = False
+    codecs: str = "OPUS,G722,PCMU,PCMA"
+    ring_seconds: int = 30
+    managed_by: str = "console"
+
+
+@dataclass(frozen=True)
+class Extension:
+    number: str
+    name: str
+    sip_password: str
+    voicemail_pin: str
+    caller_id_number: str = ""
+    outbound_allowed: bool = True
+    managed_by: str = "console"
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class DeviceLine:
+    """One SIP account of a device: a phone's line key or one FXS port of a gateway."""
+
+    port: int
+    extension: str
+    sip_username: str
+    sip_password: str
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    kind: str
+    lines: tuple[DeviceLine, ...]
+    mac: str = ""
+    model: str = ""
+    managed_by: str = "console"
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Trunk:
+    name: str
+    host: str
+    port: int = 5060
+    transport: str = "udp"
+    username: str = ""
+    password: str = ""
+    register: bool = False
+    from_domain: str = ""
+    inbound_cidrs: tuple[str, ...] = ()
+    max_channels: int = 0
+    managed_by: str = "console"
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class InboundNumber:
+    number: str
+    destination_kind: str
+    destination: str
+    tracking_tag: str = ""
+    trunk: str = ""
+    managed_by: str = "console"
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class OutboundRoute:
+    name: str
+    patterns: tuple[str, ...]
+    trunks: tuple[str, ...]
+    presentation: str = "extension"
+    strip_digits: int = 0
+    prepend: str = ""
+    priority: int = 100
+    managed_by: str = "console"
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the FreeSWITCH configuration is rendered from, read in one transaction."""
+
+    site: Site = field(default_factory=Site)
+    extensions: tuple[Extension, ...] = ()
+    devices: tuple[Device, ...] = ()
+    trunks: tuple[Trunk, ...] = ()
+    inbound_numbers: tuple[InboundNumber, ...] = ()
+    outbound_routes: tuple[OutboundRoute, ...] = ()
+
+    def extension(self, number: str) -> Extension | None:
+        return next((e for e in self.extensions if e.number == number), None)
+
+    def trunk(self, name: str) -> Trunk | None:
+        return next((t for t in self.trunks if t.name == name), None)
