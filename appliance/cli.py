@@ -24,8 +24,17 @@ from appliance.store.repo import Store, load_snapshot
 SECRET_FIELDS = {"sip_password", "voicemail_pin", "password"}
 
 
+DAEMONS = {
+    "listener": "appliance.callcontrol.listener",
+    "outbound": "appliance.callcontrol.outbound",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["daemon"]:
+        return _daemon(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
@@ -41,6 +50,16 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(args, str(exc), [])
     _print(args, result)
     return 0
+
+
+def _daemon(argv: list[str]) -> int:
+    """Run a long-lived daemon; its own options follow its name (`appliance daemon listener --help`)."""
+    if not argv or argv[0] not in DAEMONS:
+        print(f"usage: appliance daemon {{{','.join(DAEMONS)}}} [options]", file=sys.stderr)
+        return 1
+    import importlib
+
+    return importlib.import_module(DAEMONS[argv[0]]).main(argv[1:])
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -387,6 +406,8 @@ def _parser() -> argparse.ArgumentParser:
     _cmd(conf, "apply", _config_apply, "render, check, swap atomically and reload FreeSWITCH").add_argument(
         "--no-reload", action="store_true", help="swap the files only (FreeSWITCH not running)"
     )
+
+    sub.add_parser("daemon", help=f"run a daemon: {', '.join(DAEMONS)} (options after its name)")
 
     cdr = _group(sub, "cdr", "call detail records")
     _cmd(cdr, "list", _cdr_list, "list the newest CDRs").add_argument("--limit", type=int, default=20)

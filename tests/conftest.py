@@ -29,13 +29,18 @@ def pg_cluster():
     cluster.destroy()
 
 
+def new_database(cluster: PgCluster) -> str:
+    """Create a database with every migration applied; return its DSN."""
+    name = f"t_{next(_counter)}"
+    with psycopg.connect(cluster.dsn.replace("dbname=appliance", "dbname=postgres"), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE appliance_template")
+    return cluster.dsn.replace("dbname=appliance", f"dbname={name}")
+
+
 @pytest.fixture
 def dsn(pg_cluster) -> str:
     """Return the DSN of a new database with every migration applied."""
-    name = f"t_{next(_counter)}"
-    with psycopg.connect(pg_cluster.dsn.replace("dbname=appliance", "dbname=postgres"), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE appliance_template")
-    return pg_cluster.dsn.replace("dbname=appliance", f"dbname={name}")
+    return new_database(pg_cluster)
 
 
 @pytest.fixture
