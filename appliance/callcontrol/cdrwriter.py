@@ -1,0 +1,198 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Drain the CDR spool into PostgreSQL: insert, commit, and only then forget the spooled files."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from appliance.callcontrol.spool import Spool
+from appliance.store.db import connect
+
+log = logging.getLogger(__name__)
+
+COLUMNS = (
+    "uuid",
+    "call_type",
+    "caller_number",
+    "caller_name",
+    "destination",
+    "context",
+    "extension",
+    "trunk",
+    "route",
+    "did",
+    "tracking_tag",
+    "outbound_caller_id",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "duration_s",
+    "billsec",
+    "hangup_cause",
+    "sip_hangup_status",
+    "variables",
+)
+_CASTS = {
+    "uuid": "::uuid",
+    "started_at": "::timestamptz",
+    "answered_at": "::timestamptz",
+    "ended_at": "::timestamptz",
+}
+_REQUIRED = ("uuid", "call_type", "started_at", "ended_at")
+_TEXT_COLUMNS = (*COLUMNS[1:12], "hangup_cause", "sip_hangup_status")
+
+# The uuid is the A-leg's channel UUID and the primary key, so a record replayed after a
+# crash (committed, but its file not yet unlinked) is silently skipped: never written twice.
+_PLACEHOLDERS = ", ".join("%(" + c + ")s" + _CASTS.get(c, "") for c in COLUMNS)
+INSERT_CDR = f"INSERT INTO cdrs ({', '.join(COLUMNS)}) VALUES ({_PLACEHOLDERS}) ON CONFLICT (uuid) DO NOTHING"
+
+
+class CdrWriter:
+    """Move spooled CDRs into PostgreSQL, surviving PostgreSQL outages with the files still on disk."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        dsn: str,
+        *,
+        batch_size: int = 200,
+        min_backoff: float = 0.2,
+        max_backoff: float = 3.0,
+        idle_poll: float = 1.0,
+    ):
+        self.spool = spool
+        self.dsn = dsn
+        self.batch_size = batch_size
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.idle_poll = idle_poll
+        self._conn: psycopg.Connection | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.db_down = False
+        self.failures = 0  # failed attempts to reach PostgreSQL, for metrics and tests
+
+    def wake(self) -> None:
+        """Tell the writer a new record is waiting."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Ask run() to return after its current batch."""
+        self._stop.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        """Drain the spool until stop() is called, backing off while PostgreSQL is away."""
+        delay = self.min_backoff
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                written = self.drain_once()
+            except Exception as exc:
+                # Whatever went wrong, the records are still on disk: log once, back off, retry.
+                self._close()
+                self.failures += 1
+                if not self.db_down:
+                    waiting = self.spool.depth()
+                    if isinstance(exc, psycopg.OperationalError):
+                        log.warning("PostgreSQL unavailable (%s); %d CDRs wait in the spool", exc, waiting)
+                    else:
+                        log.exception("CDR writer failed; %d CDRs wait in the spool", waiting)
+                    self.db_down = True
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.max_backoff)
+                continue
+            if self.db_down:
+                log.info("PostgreSQL is back; writing the spooled CDRs")
+                self.db_down = False
+            delay = self.min_backoff
+            if written < self.batch_size:
+                self._wake.wait(self.idle_poll)
+        self._close()
+
+    def drain(self) -> int:
+        """Write every spooled record now; return how many files were settled."""
+        total = 0
+        while written := self.drain_once():
+            total += written
+        return total
+
+    def drain_once(self) -> int:
+        """Write one batch of spooled records; return how many files were settled."""
+        paths = self.spool.pending(limit=self.batch_size)
+        if not paths:
+            return 0
+        batch: list[tuple[Path, dict[str, Any]]] = []
+        for path in paths:
+            try:
+                batch.append((path, _row(self.spool.load(path))))
+            except FileNotFoundError:
+                continue
+            except (ValueError, KeyError, TypeError) as exc:
+                self.spool.quarantine(path, f"unreadable: {exc}")
+        if not batch:
+            return len(paths)
+        conn = self._connection()
+        try:
+            with conn.transaction():
+                conn.cursor().executemany(INSERT_CDR, [row for _, row in batch])
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            log.warning("batch of %d CDRs rejected (%s); retrying one by one", len(batch), exc)
+            batch = self._insert_one_by_one(conn, batch)
+        # Only now, with the rows committed, may the files go: a crash before this line
+        # replays them, and the ON CONFLICT makes the replay write nothing.
+        for path, _ in batch:
+            self.spool.done(path)
+        return len(paths)
+
+    def _insert_one_by_one(
+        self, conn: psycopg.Connection, batch: list[tuple[Path, dict[str, Any]]]
+    ) -> list[tuple[Path, dict[str, Any]]]:
+        """Insert rows singly; quarantine the ones PostgreSQL refuses; return the ones written."""
+        written = []
+        for path, row in batch:
+            try:
+                with conn.transaction():
+                    conn.execute(INSERT_CDR, row)
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                self.spool.quarantine(path, f"PostgreSQL refused it: {exc}")
+                continue
+            written.append((path, row))
+        return written
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._close()
+            self._conn = connect(self.dsn, autocommit=True)
+        return self._conn
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    """Shape a spooled record into INSERT_CDR parameters."""
+    missing = [c for c in _REQUIRED if not record.get(c)]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    row = {c: record.get(c) for c in COLUMNS}
+    for column in _TEXT_COLUMNS:
+        row[column] = str(row[column] or "")
+    row["duration_s"] = int(row["duration_s"] or 0)
+    row["billsec"] = int(row["billsec"] or 0)
+    row["variables"] = Jsonb(row["variables"] or {})
+    return row

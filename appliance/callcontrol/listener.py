@@ -1,0 +1,104 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The event-listener daemon: FreeSWITCH hangup events become spooled CDRs, then PostgreSQL rows."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import gevent.event
+
+from appliance.callcontrol.cdr import cdr_from_event
+from appliance.callcontrol.cdrwriter import CdrWriter
+from appliance.callcontrol.esl import EslClient, read_password, run_forever
+from appliance.callcontrol.spool import Spool
+
+log = logging.getLogger(__name__)
+
+# Only what the listener acts on: every extra subscription is work FreeSWITCH does for us.
+EVENTS = ["CHANNEL_HANGUP_COMPLETE"]
+
+
+class Listener:
+    """Spool a CDR for every A-leg that hangs up; the spool is the durability boundary."""
+
+    def __init__(self, spool: Spool, on_spooled: Callable[[], None] | None = None):
+        self.spool = spool
+        self.on_spooled = on_spooled
+        self.spooled = 0
+
+    def on_connected(self, client: EslClient) -> None:
+        """Register the handlers, then subscribe, so no event arrives unhandled."""
+        client.on("CHANNEL_HANGUP_COMPLETE", self.on_hangup_complete)
+        client.subscribe(EVENTS)
+
+    def on_hangup_complete(self, headers: dict[str, str]) -> None:
+        """Spool the CDR of a finished A-leg before anything else touches it."""
+        record = cdr_from_event(headers)
+        if record is None:
+            return
+        try:
+            self.spool.put(record)
+        except (OSError, TypeError, ValueError):
+            # The spool is where durability starts; if it fails, the log is all that is left.
+            log.exception("could not spool CDR %s; the record was: %r", record["uuid"], record)
+            return
+        self.spooled += 1
+        log.debug("spooled CDR %s (%s)", record["uuid"], record["call_type"])
+        if self.on_spooled is not None:
+            self.on_spooled()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(prog="appliance-listener", description=__doc__)
+    parser.add_argument("--esl-host", default="127.0.0.1")
+    parser.add_argument("--esl-port", type=int, default=8021)
+    parser.add_argument("--esl-password-file", default="/etc/appliance/secrets/esl-password")
+    parser.add_argument("--dsn", default="dbname=appliance", help="PostgreSQL connection string")
+    parser.add_argument("--spool-dir", default="/var/spool/appliance/cdr")
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def serve(args: argparse.Namespace, stop: gevent.event.Event) -> dict[str, Any]:
+    """Run the listener and the CDR writer until stop is set; return a few counters."""
+    spool = Spool(args.spool_dir)
+    spool.discard_partial()
+    password = read_password(args.esl_password_file)
+    writer = CdrWriter(spool, args.dsn) if args.dsn else None
+    listener = Listener(spool, on_spooled=writer.wake if writer else None)
+    # psycopg would block gevent's hub (we do not monkey-patch), so the writer runs in a
+    # native thread; the on-disk spool is the only thing it shares with the ESL side.
+    writer_done = gevent.get_hub().threadpool.spawn(writer.run) if writer else None
+    log.info("listening for CDRs from %s:%s, spooling in %s", args.esl_host, args.esl_port, spool.directory)
+    try:
+        run_forever(lambda: EslClient(args.esl_host, args.esl_port, password), listener.on_connected, stop)
+    finally:
+        if writer is not None:
+            writer.stop()
+            writer_done.get(timeout=30)
+    return {"spooled": listener.spooled, "waiting": spool.depth()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the appliance-listener daemon."""
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    stop = gevent.event.Event()
+    handlers = [gevent.signal_handler(signum, stop.set) for signum in (signal.SIGTERM, signal.SIGINT)]
+    try:
+        counters = serve(args, stop)
+    finally:
+        for handler in handlers:
+            handler.cancel()
+    log.info("stopped; %(spooled)d CDRs spooled this run, %(waiting)d still waiting in the spool", counters)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
