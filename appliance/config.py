@@ -27,7 +27,8 @@ DEFAULTS: dict[str, Any] = {
         "sounds_dir": "/usr/share/freeswitch/sounds",
         "recordings_dir": "/var/lib/appliance/recordings",
     },
-    "cdr": {"spool_dir": "/var/spool/appliance/cdr"},
+    # freeswitch_dir: where FreeSWITCH writes CDR files; spool_dir: the listener's own spool.
+    "cdr": {"spool_dir": "/var/spool/appliance/cdr", "freeswitch_dir": "/var/spool/appliance/fs-cdr"},
 }
 
 

@@ -1,5 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The event-listener daemon: FreeSWITCH hangup events become spooled CDRs, then PostgreSQL rows."""
+"""The event-listener daemon: FreeSWITCH hangup events become spooled CDRs, then PostgreSQL rows.
+
+Two sources feed the spool: hangup events over ESL (immediate) and the CDR files FreeSWITCH
+writes itself (swept every second, and at once after each event), which cover calls that
+ended while this daemon was down or reconnecting. The A-leg UUID makes them land once.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import gevent.event
 from appliance.callcontrol.cdr import cdr_from_event
 from appliance.callcontrol.cdrwriter import CdrWriter
 from appliance.callcontrol.esl import EslClient, read_password, run_forever
+from appliance.callcontrol.fscdr import FileImporter
 from appliance.callcontrol.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--esl-password-file", default="/etc/appliance/secrets/esl-password")
     parser.add_argument("--dsn", default="dbname=appliance", help="PostgreSQL connection string")
     parser.add_argument("--spool-dir", default="/var/spool/appliance/cdr")
+    parser.add_argument(
+        "--freeswitch-cdr-dir",
+        default="/var/spool/appliance/fs-cdr",
+        help="where FreeSWITCH's mod_json_cdr writes CDR files ('' to not import them)",
+    )
+    parser.add_argument("--sweep-seconds", type=float, default=1.0)
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -71,7 +83,16 @@ def serve(args: argparse.Namespace, stop: gevent.event.Event) -> dict[str, Any]:
     spool.discard_partial()
     password = read_password(args.esl_password_file)
     writer = CdrWriter(spool, args.dsn) if args.dsn else None
-    listener = Listener(spool, on_spooled=writer.wake if writer else None)
+    importer = FileImporter(args.freeswitch_cdr_dir, spool) if args.freeswitch_cdr_dir else None
+    sweep_now = gevent.event.Event()
+
+    def spooled() -> None:
+        sweep_now.set()
+        if writer is not None:
+            writer.wake()
+
+    listener = Listener(spool, on_spooled=spooled)
+    sweeper = gevent.spawn(_sweep_forever, importer, args.sweep_seconds, sweep_now, stop, writer) if importer else None
     # psycopg would block gevent's hub (we do not monkey-patch), so the writer runs in a
     # native thread; the on-disk spool is the only thing it shares with the ESL side.
     writer_done = gevent.get_hub().threadpool.spawn(writer.run) if writer else None
@@ -79,10 +100,25 @@ def serve(args: argparse.Namespace, stop: gevent.event.Event) -> dict[str, Any]:
     try:
         run_forever(lambda: EslClient(args.esl_host, args.esl_port, password), listener.on_connected, stop)
     finally:
+        if sweeper is not None:
+            sweeper.kill()
+            importer.sweep()  # whatever FreeSWITCH wrote while we were stopping
         if writer is not None:
             writer.stop()
             writer_done.get(timeout=30)
-    return {"spooled": listener.spooled, "waiting": spool.depth()}
+    return {"spooled": listener.spooled + (importer.imported if importer else 0), "waiting": spool.depth()}
+
+
+def _sweep_forever(
+    importer: FileImporter, interval: float, now: gevent.event.Event, stop: gevent.event.Event, writer: CdrWriter | None
+) -> None:
+    """Import FreeSWITCH's CDR files every interval, or as soon as a hangup event says one is due."""
+    while not stop.is_set():
+        # File I/O here is small and local; it briefly holds the hub, which is acceptable.
+        if importer.sweep() and writer is not None:
+            writer.wake()
+        now.wait(interval)
+        now.clear()
 
 
 def main(argv: list[str] | None = None) -> int:

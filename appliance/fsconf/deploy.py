@@ -60,6 +60,7 @@ _RESTART_FILES = (
     "autoload_configs/console.conf.xml",
     "autoload_configs/logfile.conf.xml",
     "autoload_configs/opus.conf.xml",
+    "autoload_configs/json_cdr.conf.xml",
     "vars.xml",
 )
 

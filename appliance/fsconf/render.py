@@ -89,9 +89,11 @@ class Runtime:
     cert_dir: Path = Path("/var/lib/appliance/tls")
     sounds_dir: Path = Path("/usr/share/freeswitch/sounds")
     recordings_dir: Path = Path("/var/lib/appliance/recordings")
+    # FreeSWITCH writes each A-leg's CDR here itself, so no call is lost while a daemon is down.
+    cdr_dir: Path = Path("/var/spool/appliance/fs-cdr")
 
     def __post_init__(self) -> None:
-        for name in ("cert_dir", "sounds_dir", "recordings_dir"):
+        for name in ("cert_dir", "sounds_dir", "recordings_dir", "cdr_dir"):
             object.__setattr__(self, name, Path(getattr(self, name)))
 
 
@@ -324,7 +326,7 @@ def _unsafe_runtime(runtime: Runtime) -> Iterator[str]:
     for name in ("esl_port", "outbound_socket_port"):
         if not 1 <= getattr(runtime, name) <= 65535:
             yield f"runtime.{name}: {getattr(runtime, name)} is not a port number"
-    for name in ("cert_dir", "sounds_dir", "recordings_dir"):
+    for name in ("cert_dir", "sounds_dir", "recordings_dir", "cdr_dir"):
         if not _PATH_RE.match(str(getattr(runtime, name))):
             yield f"runtime.{name}: {str(getattr(runtime, name))!r} must be a plain absolute path"
 

@@ -57,12 +57,13 @@ class Office:
                 "sounds_dir": str(workdir / "sounds"),
                 "recordings_dir": str(workdir / "recordings"),
             },
-            "cdr": {"spool_dir": str(workdir / "spool")},
+            "cdr": {"spool_dir": str(workdir / "spool"), "freeswitch_dir": str(workdir / "fs-cdr")},
         }
         self.fs: FreeSwitchProcess | None = None
         self.daemons: dict[str, subprocess.Popen] = {}
         self.sipps: list[Sipp] = []
         self._phone_ports: dict[str, int] = {}
+        self._accounts: dict[str, str] = {}
 
     # -- set-up ------------------------------------------------------------------------------------
     def populate(self) -> None:
@@ -92,6 +93,7 @@ class Office:
         binary = find_freeswitch()
         assert binary is not None
         self.apply(reload=False)
+        self.account("101")  # phones keep their credentials: cache them while PostgreSQL is up
         self.fs = FreeSwitchProcess(
             binary, Path(self.cfg["freeswitch"]["conf_root"]) / "current", self.workdir / "fs", self.ports["esl"]
         )
@@ -129,6 +131,8 @@ class Office:
             self.dsn,
             "--spool-dir",
             self.cfg["cdr"]["spool_dir"],
+            "--freeswitch-cdr-dir",
+            self.cfg["cdr"]["freeswitch_dir"],
             "--log-level",
             "DEBUG",
         )
@@ -192,15 +196,12 @@ class Office:
         return users
 
     def account(self, username: str) -> tuple[str, str]:
-        """Return (username, password) of an extension number or device line."""
-        snap = self.snapshot()
-        if ext := snap.extension(username):
-            return ext.number, ext.sip_password
-        for dev in snap.devices:
-            for line in dev.lines:
-                if line.sip_username == username:
-                    return line.sip_username, line.sip_password
-        raise KeyError(username)
+        """Return (username, password) of an extension number or device line, as its phone keeps them."""
+        if username not in self._accounts:
+            snap = self.snapshot()
+            self._accounts = {e.number: e.sip_password for e in snap.extensions}
+            self._accounts |= {line.sip_username: line.sip_password for d in snap.devices for line in d.lines}
+        return username, self._accounts[username]
 
     def sipp(self, scenario: str, target_port: int, **kwargs: Any) -> Sipp:
         sipp = Sipp(self.workdir / "sipp", scenario, f"127.0.0.1:{target_port}", **kwargs)

@@ -14,7 +14,7 @@ from appliance.model.patterns import parse as parse_pattern
 from .conftest import ESL_PASSWORD, office, parse
 
 MODULES = [
-    "mod_console", "mod_logfile", "mod_event_socket", "mod_sofia", "mod_loopback", "mod_commands",
+    "mod_console", "mod_logfile", "mod_event_socket", "mod_json_cdr", "mod_sofia", "mod_loopback", "mod_commands",
     "mod_dptools", "mod_hash", "mod_expr", "mod_dialplan_xml", "mod_opus", "mod_h26x", "mod_sndfile",
     "mod_native_file", "mod_tone_stream",
 ]  # fmt: skip

@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Import the CDR files FreeSWITCH writes itself (mod_json_cdr) into the listener's spool.
+
+ESL events are not acknowledged: a call that ends while the listener is restarting or
+reconnecting never reaches it as an event. FreeSWITCH also writes every A-leg's record to
+disk at hangup, so the listener sweeps that directory and spools what it finds; the A-leg
+UUID key makes a call seen both ways land once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from appliance.callcontrol.cdr import cdr_from_event
+from appliance.callcontrol.spool import Spool
+
+log = logging.getLogger(__name__)
+
+# mod_json_cdr writes in place (no rename), ending with a newline; a file without it, or
+# unparsable, is still being written unless it has been left like that for this long.
+_INCOMPLETE_GRACE_S = 60.0
+
+
+def headers_from_json(doc: Mapping[str, Any]) -> dict[str, str]:
+    """Return the event-style headers cdr_from_event reads, taken from a mod_json_cdr document."""
+    variables = doc.get("variables") or {}
+    callflow = doc.get("callflow") or [{}]
+    # The first callflow entry is the channel's current caller profile, as in the hangup event.
+    profile = callflow[0].get("caller_profile") or {}
+    headers = {f"variable_{name}": str(value) for name, value in variables.items()}
+    headers.update(
+        {
+            "Event-Name": "CHANNEL_HANGUP_COMPLETE",
+            "Unique-ID": str(variables.get("uuid", "")),
+            "Call-Direction": str(variables.get("direction", "")),
+            "Channel-Name": str(profile.get("chan_name", "")),
+            "Caller-Caller-ID-Number": str(profile.get("caller_id_number", "")),
+            "Caller-Caller-ID-Name": str(profile.get("caller_id_name", "")),
+            "Caller-Destination-Number": str(profile.get("destination_number", "")),
+            "Caller-Context": str(profile.get("context", "")),
+            "Caller-Network-Addr": str(profile.get("network_addr", "")),
+            "Core-UUID": str(doc.get("core-uuid", "")),
+            "FreeSWITCH-Hostname": str(doc.get("switchname", "")),
+        }
+    )
+    return headers
+
+
+class FileImporter:
+    """Move finished CDR files from FreeSWITCH's directory into the spool, then delete them."""
+
+    def __init__(self, directory: str | Path, spool: Spool):
+        self.directory = Path(directory)
+        self.spool = spool
+        self.bad = self.directory / "bad"
+        self.imported = 0
+        # FreeSWITCH writes here but does not create it; a missing directory would drop records.
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def sweep(self, now: float | None = None) -> int:
+        """Import every complete file; return how many records were spooled."""
+        now = time.time() if now is None else now
+        spooled = 0
+        try:
+            paths = sorted(self.directory.glob("*.cdr.json"))
+        except OSError as exc:
+            log.warning("cannot read FreeSWITCH's CDR directory %s: %s", self.directory, exc)
+            return 0
+        for path in paths:
+            spooled += self._import(path, now)
+        self.imported += spooled
+        return spooled
+
+    def _import(self, path: Path, now: float) -> int:
+        try:
+            text = path.read_text(encoding="utf-8")
+            doc = json.loads(text) if text.endswith("\n") else None
+        except FileNotFoundError:
+            return 0  # another sweep took it
+        except (OSError, ValueError, UnicodeDecodeError):
+            doc = None
+        if doc is None:
+            if now - _mtime(path) > _INCOMPLETE_GRACE_S:
+                self._quarantine(path, "not a complete JSON document")
+            return 0
+        record = cdr_from_event(headers_from_json(doc))
+        if record is not None:
+            self.spool.put(record)  # durable (fsynced) before the source is removed
+        path.unlink(missing_ok=True)
+        return 1 if record is not None else 0
+
+    def _quarantine(self, path: Path, reason: str) -> None:
+        log.error("moving FreeSWITCH CDR file %s to %s: %s", path.name, self.bad, reason)
+        self.bad.mkdir(exist_ok=True)
+        os.replace(path, self.bad / path.name)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return time.time()

@@ -1,0 +1,95 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Survivability and durability: calls without PostgreSQL or daemons, CDR spool replay, ESL reconnect."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.harness.office import DID
+from tests.harness.sipp import Sipp
+
+
+def _answered(call, callee) -> None:
+    assert call.ok, call.explain()
+    answered = callee.wait(timeout=30)
+    assert answered.ok and answered.received("INVITE"), answered.explain()
+
+
+def _call_answered(office, callee: Sipp, caller: str, destination: str) -> None:
+    """Place a call to an answering sipp started first, and check both ends saw it through."""
+    _answered(office.call(caller, destination), callee)
+
+
+def test_basic_calls_route_with_postgresql_and_every_daemon_stopped(own_office, pg_cluster):
+    office = own_office
+    office.stop_daemon("listener")
+    office.stop_daemon("outbound")
+    pg_cluster.stop()
+    try:
+        assert not office.daemons and not pg_cluster.is_running()
+        _call_answered(office, office.phone("desk101-1"), "102", "101")  # phone to phone
+        _call_answered(office, office.phone("ata1-2"), "desk101-1", "103")  # phone to FXS port
+        _call_answered(office, office.carrier(), "101", "0301234567")  # outbound route
+        desk = office.phone("desk101-1")
+        _answered(office.inbound(DID), desk)  # inbound DID
+    finally:
+        pg_cluster.start()
+
+
+def _spooled(office) -> list[Path]:
+    return sorted((Path(office.cfg["cdr"]["spool_dir"]) / "new").glob("*.json"))
+
+
+def test_cdrs_made_while_postgresql_is_down_land_once_when_it_returns(own_office, pg_cluster):
+    office = own_office
+    pg_cluster.stop()
+    calls = []
+    try:
+        for _ in range(3):
+            desk = office.phone("desk101-1")
+            call = office.call("102", "101")
+            _answered(call, desk)
+            calls.append(call)
+        deadline = time.monotonic() + 15
+        while len(_spooled(office)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(_spooled(office)) == 3, "the listener did not spool the CDRs while PostgreSQL was down"
+    finally:
+        pg_cluster.start()
+    cdrs = [office.cdr_of(call, timeout=30) for call in calls]
+    assert len({cdr["uuid"] for cdr in cdrs}) == 3
+    deadline = time.monotonic() + 10
+    while _spooled(office) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _spooled(office)
+    # A restarted listener finds nothing left to replay, and nothing is written twice.
+    office.stop_daemon("listener")
+    office.start_listener()
+    time.sleep(1)
+    assert len(office.cdrs(3)) == 3
+
+
+def test_listener_reconnects_after_freeswitch_restarts(own_office):
+    office = own_office
+    office.fs.restart()
+    office.wait_profiles()
+    desk = office.phone("desk101-1")
+    call = office.call("102", "101")
+    _answered(call, desk)
+    cdr = office.cdr_of(call, timeout=15)
+    assert cdr["call_type"] == "internal"
+    assert "reconnect" in office.daemon_log("listener").lower() or "unavailable" in office.daemon_log("listener")
+
+
+def test_calls_ending_while_the_listener_is_down_get_their_cdr_from_freeswitchs_own_files(own_office):
+    office = own_office
+    office.stop_daemon("listener")
+    desk = office.phone("desk101-1")
+    call = office.call("102", "101")
+    _answered(call, desk)
+    office.start_listener()
+    cdr = office.cdr_of(call, timeout=15)
+    assert (cdr["call_type"], cdr["extension"]) == ("internal", "101")
+    assert len(office.cdrs(1)) == 1
+    assert not list(Path(office.cfg["cdr"]["freeswitch_dir"]).glob("*.cdr.json"))
