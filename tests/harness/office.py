@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from appliance.callcontrol.esl import EslClient
 from appliance.devstack.freeswitch import FreeSwitchProcess, find_freeswitch
 from appliance.devstack.net import free_port, wait_for_tcp
@@ -81,6 +83,12 @@ class Office:
             store.add_route("national", ["0[1-8]XXXXX."], ["carrier"], strip_digits=1, prepend="+49")
             store.add_route("international", ["00."], ["carrier"], presentation="company")
             store.add_route("private", ["09X."], ["carrier"], presentation="withheld")
+
+    def config_file(self) -> Path:
+        """Write this office's configuration as /etc/appliance/config.yml would hold it."""
+        path = self.workdir / "config.yml"
+        path.write_text(yaml.safe_dump(self.cfg))
+        return path
 
     def snapshot(self):
         with connect(self.dsn, autocommit=True) as conn:
