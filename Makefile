@@ -5,8 +5,11 @@ SHELL := /bin/bash
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 PYTEST  := $(VENV)/bin/pytest
-# Debian packages the test layers use: a real PostgreSQL server and sipp as phones and trunks.
-APT_TEST := postgresql sip-tester python3-venv iproute2 procps
+# Debian packages the test layers use: a real PostgreSQL server, sipp as phones and trunks,
+# OpenSSL to verify the CA's chains, WireGuard (userspace wireguard-go: no kernel module here)
+# in network namespaces with nftables.
+APT_TEST := postgresql sip-tester python3-venv iproute2 procps openssl wireguard-tools wireguard-go \
+            nftables iputils-ping
 STAMP   := $(VENV)/.installed
 
 .PHONY: help setup test test-fast bench lint run image clean

@@ -321,6 +321,23 @@ def _cdr_list(args, cfg):
         ).fetchall()
 
 
+# -- vpn: WireGuard to the fleet hub (appliance.vpn) ---------------------------------------------
+
+
+def _vpn(action: str):
+    """Return the handler of `appliance vpn <action>`; the VPN package (pyroute2) loads only when used."""
+
+    def handler(args, cfg):
+        from appliance.vpn import cli as vpn_cli
+
+        return getattr(vpn_cli, action)(args, cfg)
+
+    return handler
+
+
+# -- end vpn -------------------------------------------------------------------------------------
+
+
 # -- argument parsing ----------------------------------------------------------------------------
 
 
@@ -411,6 +428,41 @@ def _parser() -> argparse.ArgumentParser:
 
     cdr = _group(sub, "cdr", "call detail records")
     _cmd(cdr, "list", _cdr_list, "list the newest CDRs").add_argument("--limit", type=int, default=20)
+
+    # -- vpn: WireGuard to the fleet hub (appliance.vpn) -----------------------------------------
+    vpn = _group(sub, "vpn", "WireGuard tunnel to the fleet hub (on the hub: its appliances)")
+
+    def vpn_cmd(name: str, help_text: str) -> argparse.ArgumentParser:
+        c = _cmd(vpn, name, _vpn(name.replace("-", "_")), help_text)
+        c.add_argument("--state", type=Path, help="desired state, YAML or JSON (default: config's vpn section)")
+        return c
+
+    for name, help_text in (
+        ("keygen", "create the private key on this box unless it exists; print the public key"),
+        ("pubkey", "print the public key, the one key that leaves the box"),
+    ):
+        vpn_cmd(name, help_text).add_argument("--key", type=Path, help="private key file (default: from the state)")
+    vpn_cmd("up", "create or update the tunnel to match the desired state (idempotent)")
+    for name, help_text in (("down", "remove the tunnel interface"), ("status", "handshake age and counters per peer")):
+        vpn_cmd(name, help_text).add_argument("--interface", help="interface name (default: from the state)")
+    a = vpn_cmd("add-peer", "hub: enrol an appliance (writes the peers file, applies when up)")
+    a.add_argument("name")
+    a.add_argument("--public-key", required=True, help="the appliance's `appliance vpn pubkey`")
+    a.add_argument("--allowed-ip", action="append", required=True, help="its tunnel address, /32 or /128")
+    a.add_argument("--psk-file", type=Path, help="existing preshared key (default: generate one in psk_dir)")
+    a.add_argument("--endpoint", help="host:port, only for a peer the hub must dial")
+    a.add_argument("--keepalive", type=int, default=0, help="persistent keepalive seconds (0: off)")
+    a.add_argument("--no-apply", action="store_true", help="write the peers file only")
+    r = vpn_cmd("remove-peer", "hub: remove an enrolled appliance")
+    r.add_argument("name")
+    r.add_argument("--no-apply", action="store_true", help="write the peers file only")
+    # -- end vpn ---------------------------------------------------------------------------------
+
+    # -- pki: the internal CA; handlers and options in appliance/pki/cli.py ----------------------
+    from appliance.pki.cli import add_commands as add_pki_commands
+
+    add_pki_commands(_group(sub, "pki", "internal CA: fleet root, this appliance's intermediate, certificates"), _cmd)
+    # -- end pki ---------------------------------------------------------------------------------
     return p
 
 

@@ -29,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     },
     # freeswitch_dir: where FreeSWITCH writes CDR files; spool_dir: the listener's own spool.
     "cdr": {"spool_dir": "/var/spool/appliance/cdr", "freeswitch_dir": "/var/spool/appliance/fs-cdr"},
+    "pki": {"dir": "/var/lib/appliance/pki", "crl_url": "", "freeswitch_extra_ca": []},
+    # The WireGuard tunnel's desired state (appliance.vpn.model); empty until enrolled.
+    "vpn": {},
 }
 
 

@@ -52,25 +52,13 @@ class PgCluster:
         return (["runuser", "-u", self._run_as, "--"] if self._run_as else []) + list(args)
 
     def start(self) -> PgCluster:
+        self.base.mkdir(parents=True, exist_ok=True)
         if self._run_as:
             os.chmod(self.base, 0o755)
             shutil.chown(self.base, self._run_as)
         if not self.datadir.exists():
-            subprocess.run(
-                self._cmd(
-                    str(self.bindir / "initdb"),
-                    "-D",
-                    str(self.datadir),
-                    "-U",
-                    self.user,
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                    "--no-sync",
-                ),
-                check=True,
-                capture_output=True,
-            )
+            initdb = str(self.bindir / "initdb")
+            self._run(initdb, "-D", str(self.datadir), "-U", self.user, "--auth=trust", "-E", "UTF8", "--no-sync")
         self._pg_ctl(
             "start",
             "-w",
@@ -110,6 +98,10 @@ class PgCluster:
             shutil.rmtree(self.base, ignore_errors=True)
 
     def _pg_ctl(self, *args: str) -> None:
-        subprocess.run(
-            self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), *args), check=True, capture_output=True
-        )
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), *args)
+
+    def _run(self, *args: str) -> None:
+        done = subprocess.run(self._cmd(*args), capture_output=True, text=True)
+        if done.returncode != 0:
+            hint = f" (the {self._run_as} user must be able to reach {self.base})" if self._run_as else ""
+            raise RuntimeError(f"{Path(args[0]).name} failed{hint}: {(done.stderr or done.stdout).strip()[-800:]}")

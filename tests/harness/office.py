@@ -4,21 +4,14 @@ and sipp playing desk phones, an FXS gateway and the carrier. Everything binds t
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from appliance.callcontrol.esl import EslClient
-from appliance.devstack.freeswitch import FreeSwitchProcess, find_freeswitch
-from appliance.devstack.net import free_port, wait_for_tcp
-from appliance.fsconf import service
+from appliance.devstack.net import free_port
+from appliance.devstack.stack import Stack
 from appliance.store.db import connect
-from appliance.store.repo import Store, load_snapshot
+from appliance.store.repo import Store
 from tests.harness.sipp import Sipp, SippResult
 
 COMPANY = "+4930555000"
@@ -26,43 +19,12 @@ DID = "+4930555100"
 CARRIER_CALLER = "+4917612345678"
 
 
-class Office:
-    """Build, start and drive one office; `close()` stops everything it started."""
+class Office(Stack):
+    """An office on the appliance, with sipp as its phones and carrier; `close()` stops everything."""
 
     def __init__(self, workdir: Path, dsn: str):
-        self.workdir = workdir
-        self.dsn = dsn
-        self.ports = {name: free_port() for name in ("sip", "tls", "external", "esl", "socket", "carrier")}
-        rtp = 20000 + (os.getpid() % 100) * 200
-        self.site = {
-            "domain": "office.test",
-            "lan_ip": "127.0.0.1",
-            "trunk_ip": "127.0.0.1",
-            "internal_sip_port": self.ports["sip"],
-            "internal_tls_port": self.ports["tls"],
-            "external_sip_port": self.ports["external"],
-            "rtp_start": rtp,
-            "rtp_end": rtp + 199,
-            "company_number": COMPANY,
-            "codecs": "PCMU,PCMA",
-            "ring_seconds": 10,
-        }
-        self.cfg: dict[str, Any] = {
-            "database": {"dsn": dsn},
-            "freeswitch": {
-                "conf_root": str(workdir / "fsconf"),
-                "esl_host": "127.0.0.1",
-                "esl_port": self.ports["esl"],
-                "esl_password_file": str(workdir / "secrets" / "esl_password"),
-                "outbound_socket_port": self.ports["socket"],
-                "cert_dir": str(workdir / "tls"),
-                "sounds_dir": str(workdir / "sounds"),
-                "recordings_dir": str(workdir / "recordings"),
-            },
-            "cdr": {"spool_dir": str(workdir / "spool"), "freeswitch_dir": str(workdir / "fs-cdr")},
-        }
-        self.fs: FreeSwitchProcess | None = None
-        self.daemons: dict[str, subprocess.Popen] = {}
+        super().__init__(workdir, dsn, ports={"carrier": free_port()})
+        self.site |= {"domain": "office.test", "company_number": COMPANY, "codecs": "PCMU,PCMA", "ring_seconds": 10}
         self.sipps: list[Sipp] = []
         self._phone_ports: dict[str, int] = {}
         self._accounts: dict[str, str] = {}
@@ -84,113 +46,17 @@ class Office:
             store.add_route("international", ["00."], ["carrier"], presentation="company")
             store.add_route("private", ["09X."], ["carrier"], presentation="withheld")
 
-    def config_file(self) -> Path:
-        """Write this office's configuration as /etc/appliance/config.yml would hold it."""
-        path = self.workdir / "config.yml"
-        path.write_text(yaml.safe_dump(self.cfg))
-        return path
-
-    def snapshot(self):
-        with connect(self.dsn, autocommit=True) as conn:
-            return load_snapshot(conn)
-
-    def apply(self, reload: bool = True) -> dict[str, str]:
-        return service.apply(self.cfg, self.snapshot(), reload=reload)
-
     def start(self) -> Office:
-        binary = find_freeswitch()
-        assert binary is not None
-        self.apply(reload=False)
         self.account("101")  # phones keep their credentials: cache them while PostgreSQL is up
-        self.fs = FreeSwitchProcess(
-            binary, Path(self.cfg["freeswitch"]["conf_root"]) / "current", self.workdir / "fs", self.ports["esl"]
-        )
-        self.fs.start()
-        self.wait_profiles()
-        self.start_daemons()
+        super().start()
         return self
-
-    def wait_profiles(self, timeout: float = 30) -> None:
-        """Wait until both SIP profiles answer on their ports."""
-        deadline = time.monotonic() + timeout
-        status = ""
-        while time.monotonic() < deadline:
-            status = self.esl("sofia status")
-            if status.count("RUNNING") >= 2:
-                wait_for_tcp(self.ports["sip"])
-                wait_for_tcp(self.ports["external"])
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"SIP profiles not running after {timeout}s:\n{status}")
-
-    def start_daemons(self) -> None:
-        self.start_listener()
-        self.start_outbound()
-
-    def start_listener(self) -> None:
-        fs = self.cfg["freeswitch"]
-        self._daemon(
-            "listener",
-            "--esl-port",
-            str(fs["esl_port"]),
-            "--esl-password-file",
-            fs["esl_password_file"],
-            "--dsn",
-            self.dsn,
-            "--spool-dir",
-            self.cfg["cdr"]["spool_dir"],
-            "--freeswitch-cdr-dir",
-            self.cfg["cdr"]["freeswitch_dir"],
-            "--log-level",
-            "DEBUG",
-        )
-
-    def start_outbound(self) -> None:
-        self._daemon("outbound", "--port", str(self.ports["socket"]), "--log-level", "DEBUG")
-        wait_for_tcp(self.ports["socket"])
-
-    def _daemon(self, name: str, *args: str) -> None:
-        log = (self.workdir / f"{name}.log").open("ab")
-        self.daemons[name] = subprocess.Popen(
-            [sys.executable, "-m", "appliance", "daemon", name, *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-
-    def stop_daemon(self, name: str) -> None:
-        proc = self.daemons.pop(name, None)
-        if proc and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    def daemon_log(self, name: str) -> str:
-        return (self.workdir / f"{name}.log").read_text(errors="replace")
 
     def close(self) -> None:
         for sipp in self.sipps:
             sipp.stop()
-        for name in list(self.daemons):
-            self.stop_daemon(name)
-        if self.fs:
-            self.fs.stop()
+        super().close()
 
     # -- driving -----------------------------------------------------------------------------------
-    def esl(self, command: str) -> str:
-        client = EslClient("127.0.0.1", self.ports["esl"], self.runtime_password())
-        client.connect()
-        try:
-            return client.api(command, timeout=15)
-        finally:
-            client.close()
-
-    def runtime_password(self) -> str:
-        return Path(self.cfg["freeswitch"]["esl_password_file"]).read_text().strip()
-
     def registered_users(self, expected: set[str], timeout: float = 5) -> set[str]:
         """Return the users FreeSWITCH lists as registered, waiting until `expected` are among them."""
         deadline = time.monotonic() + timeout
