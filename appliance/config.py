@@ -32,6 +32,14 @@ DEFAULTS: dict[str, Any] = {
     "pki": {"dir": "/var/lib/appliance/pki", "crl_url": "", "freeswitch_extra_ca": []},
     # The WireGuard tunnel's desired state (appliance.vpn.model); empty until enrolled.
     "vpn": {},
+    # The Prometheus exporter; listen_address "tunnel" means the WireGuard address (appliance.metrics).
+    "metrics": {
+        "listen_address": "127.0.0.1",
+        "port": 9478,
+        "poll_seconds": 5.0,
+        "data_mount": "/var/lib/appliance",
+        "storage_marker": "/var/lib/appliance/.storage-mode",
+    },
 }
 
 
