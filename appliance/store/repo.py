@@ -25,6 +25,7 @@ from appliance.model import (
 from appliance.model.validate import Problem, ValidationFailed, validate
 
 _SITE_FIELDS = [f.name for f in fields(Site)]
+_CHANGE_LOCK = 0x46534343  # any constant shared by every writer of the model
 
 
 def load_snapshot(conn: psycopg.Connection) -> Snapshot:
@@ -92,6 +93,10 @@ class Store:
         """Run a change in one transaction; roll it back whole if the resulting model is invalid."""
         try:
             with self.conn.transaction():
+                # One change at a time: validating the whole model is only sound if no other
+                # change commits between our read and our commit (two changes each valid alone
+                # could conflict). Office-scale change rates make the serialisation free.
+                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CHANGE_LOCK,))
                 yield self.conn
                 problems = validate(load_snapshot(self.conn))
                 if problems:

@@ -1,0 +1,174 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Search the CDRs (date range, number, call type, tracking tag) and export them as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import psycopg
+
+from appliance.console.schema import text_problem
+from appliance.store.db import connect
+
+CALL_TYPES = ("inbound", "outbound", "internal", "unknown")
+COLUMNS = (
+    "uuid",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "call_type",
+    "caller_number",
+    "caller_name",
+    "destination",
+    "extension",
+    "did",
+    "tracking_tag",
+    "trunk",
+    "route",
+    "outbound_caller_id",
+    "duration_s",
+    "billsec",
+    "hangup_cause",
+    "sip_hangup_status",
+)
+MAX_PER_PAGE = 500
+_PHONE_LIKE = re.compile(r"^[+-]?[\d ]+$")
+
+
+@dataclass(frozen=True)
+class CdrFilter:
+    """What to look for; empty fields match everything."""
+
+    start: datetime | None = None
+    end: datetime | None = None  # exclusive
+    number: str = ""
+    call_type: str = ""
+    tag: str = ""
+
+
+def parse_filter(args: Mapping[str, str]) -> tuple[CdrFilter, dict[str, str]]:
+    """Read a filter from query arguments (from, to, number, call_type, tag); return it and errors per field."""
+    errors: dict[str, str] = {}
+    start = _when(args.get("from", ""), "from", errors, end_of_day=False)
+    end = _when(args.get("to", ""), "to", errors, end_of_day=True)
+    if start and end and end <= start:
+        errors["to"] = "must be after 'from'"
+    text = {}
+    for name, limit in (("number", 32), ("tag", 64), ("call_type", 16)):
+        value = args.get(name, "").strip()
+        if why := text_problem(value, limit):
+            errors[name] = why
+            value = ""
+        text[name] = value
+    if text["call_type"] and text["call_type"] not in CALL_TYPES:
+        errors["call_type"] = f"must be one of {', '.join(CALL_TYPES)}"
+    return CdrFilter(start, end, text["number"], text["call_type"], text["tag"]), errors
+
+
+def _when(raw: str, name: str, errors: dict[str, str], end_of_day: bool) -> datetime | None:
+    """Parse a date (the whole day) or an ISO date-time; naive times are UTC."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            return datetime.combine(day + timedelta(days=1 if end_of_day else 0), time(), UTC)
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        errors[name] = "must be a date like 2024-05-31 or a date-time like 2024-05-31T14:00:00Z"
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _where(f: CdrFilter) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    if f.start:
+        clauses.append("started_at >= %s")
+        params.append(f.start)
+    if f.end:
+        clauses.append("started_at < %s")
+        params.append(f.end)
+    if f.number:
+        like = "%" + f.number.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses.append(
+            "(caller_number LIKE %s OR destination LIKE %s OR did LIKE %s OR extension LIKE %s"
+            " OR outbound_caller_id LIKE %s)"
+        )
+        params += [like] * 5
+    if f.call_type:
+        clauses.append("call_type = %s")
+        params.append(f.call_type)
+    if f.tag:
+        clauses.append("tracking_tag = %s")
+        params.append(f.tag)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def search(conn: psycopg.Connection, f: CdrFilter, page: int, per_page: int) -> tuple[list[dict[str, Any]], bool]:
+    """Return one page of CDRs, newest first, and whether another page follows."""
+    where, params = _where(f)
+    # One row more than asked says whether there is a next page without counting a million rows.
+    rows = conn.execute(
+        f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY started_at DESC, uuid LIMIT %s OFFSET %s",
+        [*params, per_page + 1, (page - 1) * per_page],
+    ).fetchall()
+    return rows[:per_page], len(rows) > per_page
+
+
+def csv_rows(dsn: str, f: CdrFilter, batch: int = 1000) -> Iterator[str]:
+    """Yield the matching CDRs as CSV text, header first, read through a server-side cursor."""
+    where, params = _where(f)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(COLUMNS)
+    yield flush()
+    # Its own connection: the export outlives the request's, and a named cursor needs a transaction.
+    with connect(dsn) as conn, conn.cursor(name="cdr_export") as cur:
+        cur.itersize = batch
+        cur.execute(f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY started_at, uuid", params)
+        for i, row in enumerate(cur, 1):
+            writer.writerow([_cell(row[c]) for c in COLUMNS])
+            if i % batch == 0:
+                yield flush()
+    yield flush()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    text = str(value)
+    # Caller names come from the outside world: a spreadsheet must not run "=HYPERLINK(...)" from one.
+    # Phone numbers like +4930... stay as they are.
+    if text[:1] in ("=", "@", "\t", "\r") or (text[:1] in ("+", "-") and not _PHONE_LIKE.match(text)):
+        return "'" + text
+    return text
+
+
+def public(row: dict[str, Any]) -> dict[str, Any]:
+    """Return a CDR as JSON-ready values."""
+    return {
+        c: (
+            row[c].astimezone(UTC).isoformat()
+            if isinstance(row[c], datetime)
+            else str(row[c])
+            if c == "uuid"
+            else row[c]
+        )
+        for c in COLUMNS
+    }

@@ -1,0 +1,174 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Real Chromium (Debian's, driven by Playwright) against the console served over HTTPS on 127.0.0.1.
+
+The console's certificate comes from the appliance's own CA: a fleet root, an intermediate
+name-constrained to localhost and 127.0.0.1, a `console` leaf. The browser is told to trust the fleet
+root (a throwaway NSS database in a throwaway HOME), exactly as an admin's browser would be, so it
+checks the whole chain and the name constraints; certificate errors are NOT ignored.
+Screenshots go to tests/artifacts/console/.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import subprocess
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from appliance.console import create_app
+from appliance.console.clock import system_now
+from appliance.console.serve import pki_files, server
+from appliance.pki import intermediate
+from appliance.pki.issue import issue
+from appliance.pki.root import create_root, sign_intermediate
+from appliance.pki.store import CaStore
+from tests.console.conftest import console_config, make_user
+from tests.console.test_dashboard import add_cdr
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
+FIRST_BOOT = "FirstBoot-Generated-7Qx2"
+NEW_PASSWORD = "Office-Phones-Passphrase-2030"
+SEEDED_CDRS = 12
+
+if not Path(CHROMIUM).exists():
+    pytest.skip("chromium not installed (apt-get install chromium): browser test skipped", allow_module_level=True)
+if shutil.which("certutil") is None:
+    pytest.skip("certutil not installed (apt-get install libnss3-tools): browser test skipped", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed: browser test skipped")
+
+
+@pytest.fixture
+def pki(tmp_path):
+    """Return (root.pem, CA directory) with a current console certificate for localhost and 127.0.0.1."""
+    root = create_root("Console Test Fleet Root", tmp_path / "hub")
+    store = CaStore.appliance(tmp_path / "appliance-ca")
+    csr = intermediate.create_request(store, "console test appliance CA")
+    intermediate.install(store, sign_intermediate(root, csr, ["localhost"], ["127.0.0.1"], 30), root.cert)
+    issue(store, "console", ["localhost", "127.0.0.1"])
+    return tmp_path / "hub" / "root.pem", store.dir
+
+
+@pytest.fixture
+def browser_home(tmp_path, pki):
+    """Return a HOME whose NSS database trusts the fleet root, and nothing else added."""
+    home = tmp_path / "home"
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    subprocess.run(["certutil", "-d", f"sql:{nssdb}", "-N", "--empty-password"], check=True, timeout=30)
+    subprocess.run(
+        ["certutil", "-d", f"sql:{nssdb}", "-A", "-t", "C,,", "-n", "fleet-root", "-i", str(pki[0])],
+        check=True,
+        timeout=30,
+    )
+    return home
+
+
+@pytest.fixture
+def console_url(dsn, db, pki):
+    """Serve the console over HTTPS on 127.0.0.1 (a free port) in a thread; return its base URL."""
+    app = create_app({**console_config(dsn, system_now), "TESTING": False})
+    make_user(db, "admin", FIRST_BOOT, must_change=True)
+    now = system_now()
+    for i in range(SEEDED_CDRS):
+        add_cdr(
+            db,
+            now - timedelta(hours=i * 5),
+            answered=i % 3 != 0,
+            caller_number=f"+4930555{i:04d}",
+            did="+4930123456",
+            tracking_tag="spring-flyer",
+        )
+    srv = server(app, "127.0.0.1", 0, lambda: pki_files(pki[1]))
+    thread = threading.Thread(target=srv.serve_forever, name="console-https", daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+    thread.join(10)
+
+
+def test_sign_in_change_password_create_extension_export_cdrs(console_url, browser_home, db):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, env={"HOME": str(browser_home)})
+        context = browser.new_context(accept_downloads=True)  # certificate errors are not ignored
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        # A CSP violation or a missing asset shows up here: the page must need nothing the console refuses.
+        # (A refused form is answered 422 on purpose; the browser reports that status too.)
+        page.on(
+            "console",
+            lambda m: problems.append(m.text) if m.type == "error" and "status of 422" not in m.text else None,
+        )
+        page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+
+        page.goto(console_url + "/extensions/")
+        assert page.url == console_url + "/auth/signin?next=/extensions/"
+        page.screenshot(path=ARTIFACTS / "01-sign-in.png", full_page=True)
+
+        page.fill("#username", "admin")
+        page.fill("#password", FIRST_BOOT)
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(console_url + "/auth/password")
+        assert "first-boot password must not stay in use" in page.inner_text("main")
+        cookie = next(c for c in context.cookies() if c["name"] == "__Host-console")
+        assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        page.screenshot(path=ARTIFACTS / "02-forced-password-change.png", full_page=True)
+
+        page.fill("#current", FIRST_BOOT)
+        page.fill("#new", NEW_PASSWORD)
+        page.fill("#confirm", NEW_PASSWORD)
+        page.click("button:has-text('Change password')")
+        page.wait_for_url(console_url + "/")
+        assert "Password changed." in page.inner_text("main")
+        assert page.locator("#chart-week svg").count() == 1
+        page.screenshot(path=ARTIFACTS / "03-dashboard.png", full_page=True)
+
+        page.click("nav >> text=Extensions")
+        page.click("text=New extension")
+        page.fill("#number", "150")
+        page.fill("#name", "Carol Reception")
+        page.fill("#sip_password", "short")
+        page.click("button:has-text('Save')")
+        error = page.inner_text("#field-sip_password .errors")
+        assert "must be at least 16 characters (got 5)" in error
+        page.screenshot(path=ARTIFACTS / "04-extension-refused.png", full_page=True)
+        assert db.execute("SELECT count(*) AS n FROM extensions").fetchone()["n"] == 0
+
+        page.fill("#sip_password", "")
+        page.click("button:has-text('Save')")
+        page.wait_for_url(console_url + "/extensions/150")
+        assert "Extension 150 saved;" in page.inner_text(".flash")
+        page.click("nav >> text=Extensions")
+        assert "Carol Reception" in page.inner_text("#extensions")
+        page.screenshot(path=ARTIFACTS / "05-extensions.png", full_page=True)
+
+        page.click("nav >> text=Calls")
+        assert page.locator("#cdrs tbody tr").count() == SEEDED_CDRS
+        page.screenshot(path=ARTIFACTS / "06-calls.png", full_page=True)
+        with page.expect_download() as download_info:
+            page.click("#export")
+        download = download_info.value
+        assert download.suggested_filename.startswith("cdrs-") and download.suggested_filename.endswith(".csv")
+        target = ARTIFACTS / "cdrs-export.csv"
+        download.save_as(target)
+        rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
+        assert len(rows) == SEEDED_CDRS
+        assert {r["tracking_tag"] for r in rows} == {"spring-flyer"}
+        browser.close()
+    assert problems == []
