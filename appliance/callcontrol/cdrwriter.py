@@ -150,8 +150,7 @@ class CdrWriter:
             batch = self._insert_one_by_one(conn, batch)
         # Only now, with the rows committed, may the files go: a crash before this line
         # replays them, and the ON CONFLICT makes the replay write nothing.
-        for path, _ in batch:
-            self.spool.done(path)
+        self.spool.done_many([path for path, _ in batch])
         return len(paths)
 
     def _insert_one_by_one(

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -52,12 +53,30 @@ def headers_from_json(doc: Mapping[str, Any]) -> dict[str, str]:
     return headers
 
 
+class RecentCalls:
+    """UUIDs spooled lately, so the second sighting of a call (event or file) costs no disk write."""
+
+    def __init__(self, size: int = 10_000):
+        self.size = size
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def add(self, call_uuid: str) -> None:
+        self._seen[call_uuid] = None
+        self._seen.move_to_end(call_uuid)
+        while len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+
+    def __contains__(self, call_uuid: object) -> bool:
+        return call_uuid in self._seen
+
+
 class FileImporter:
     """Move finished CDR files from FreeSWITCH's directory into the spool, then delete them."""
 
-    def __init__(self, directory: str | Path, spool: Spool):
+    def __init__(self, directory: str | Path, spool: Spool, recent: RecentCalls | None = None):
         self.directory = Path(directory)
         self.spool = spool
+        self.recent = recent if recent is not None else RecentCalls()
         self.bad = self.directory / "bad"
         self.imported = 0
         # FreeSWITCH writes here but does not create it; a missing directory would drop records.
@@ -78,6 +97,10 @@ class FileImporter:
         return spooled
 
     def _import(self, path: Path, now: float) -> int:
+        if path.name.removesuffix(".cdr.json") in self.recent:
+            # Already spooled (durably) from its hangup event: the file adds nothing.
+            path.unlink(missing_ok=True)
+            return 0
         try:
             text = path.read_text(encoding="utf-8")
             doc = json.loads(text) if text.endswith("\n") else None
@@ -92,6 +115,7 @@ class FileImporter:
         record = cdr_from_event(headers_from_json(doc))
         if record is not None:
             self.spool.put(record)  # durable (fsynced) before the source is removed
+            self.recent.add(record["uuid"])
         path.unlink(missing_ok=True)
         return 1 if record is not None else 0
 

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The event-listener daemon: FreeSWITCH hangup events become spooled CDRs, then PostgreSQL rows.
 
-Two sources feed the spool: hangup events over ESL (immediate) and the CDR files FreeSWITCH
-writes itself (swept every second, and at once after each event), which cover calls that
-ended while this daemon was down or reconnecting. The A-leg UUID makes them land once.
+CDRs come from the files FreeSWITCH writes itself at hangup (mod_json_cdr), swept every
+quarter second: they exist even for calls that ended while this daemon was down or
+reconnecting, and they cost FreeSWITCH far less than serialising every hangup event. The
+ESL connection proves FreeSWITCH is alive; with --cdr-source events the hangup events are
+spooled too (for a FreeSWITCH without mod_json_cdr). The A-leg UUID makes a call land once.
 """
 
 from __future__ import annotations
@@ -20,25 +22,41 @@ import gevent.event
 from appliance.callcontrol.cdr import cdr_from_event
 from appliance.callcontrol.cdrwriter import CdrWriter
 from appliance.callcontrol.esl import EslClient, read_password, run_forever
-from appliance.callcontrol.fscdr import FileImporter
+from appliance.callcontrol.fscdr import FileImporter, RecentCalls
 from appliance.callcontrol.spool import Spool
 
 log = logging.getLogger(__name__)
 
 # Only what the listener acts on: every extra subscription is work FreeSWITCH does for us.
 EVENTS = ["CHANNEL_HANGUP_COMPLETE"]
+# With CDRs taken from FreeSWITCH's files, the connection only proves FreeSWITCH is alive:
+# a hangup event carries every channel variable (~10 kB) that FreeSWITCH must serialise and
+# we must parse, which cost up to a quarter of a 2-core box's call capacity (docs/benchmarks.md).
+LIVENESS_EVENTS = ["HEARTBEAT"]
 
 
 class Listener:
     """Spool a CDR for every A-leg that hangs up; the spool is the durability boundary."""
 
-    def __init__(self, spool: Spool, on_spooled: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        spool: Spool,
+        on_spooled: Callable[[], None] | None = None,
+        recent: RecentCalls | None = None,
+        events: bool = True,
+    ):
         self.spool = spool
+        self.events = events
         self.on_spooled = on_spooled
+        self.recent = recent if recent is not None else RecentCalls()
         self.spooled = 0
+        self.skipped = 0
 
     def on_connected(self, client: EslClient) -> None:
         """Register the handlers, then subscribe, so no event arrives unhandled."""
+        if not self.events:
+            client.subscribe(LIVENESS_EVENTS)
+            return
         client.on("CHANNEL_HANGUP_COMPLETE", self.on_hangup_complete)
         client.subscribe(EVENTS)
 
@@ -47,12 +65,16 @@ class Listener:
         record = cdr_from_event(headers)
         if record is None:
             return
+        if record["uuid"] in self.recent:
+            self.skipped += 1  # a replay, or its FreeSWITCH file was imported first
+            return
         try:
             self.spool.put(record)
         except (OSError, TypeError, ValueError):
             # The spool is where durability starts; if it fails, the log is all that is left.
             log.exception("could not spool CDR %s; the record was: %r", record["uuid"], record)
             return
+        self.recent.add(record["uuid"])
         self.spooled += 1
         log.debug("spooled CDR %s (%s)", record["uuid"], record["call_type"])
         if self.on_spooled is not None:
@@ -72,7 +94,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="/var/spool/appliance/fs-cdr",
         help="where FreeSWITCH's mod_json_cdr writes CDR files ('' to not import them)",
     )
-    parser.add_argument("--sweep-seconds", type=float, default=1.0)
+    parser.add_argument("--sweep-seconds", type=float, default=0.25)
+    parser.add_argument(
+        "--cdr-source",
+        choices=["files", "events"],
+        default="files",
+        help="files: FreeSWITCH's own CDR files only (durable, cheap; the default); "
+        "events: also hangup events over ESL, for a FreeSWITCH without mod_json_cdr",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -83,7 +112,8 @@ def serve(args: argparse.Namespace, stop: gevent.event.Event) -> dict[str, Any]:
     spool.discard_partial()
     password = read_password(args.esl_password_file)
     writer = CdrWriter(spool, args.dsn) if args.dsn else None
-    importer = FileImporter(args.freeswitch_cdr_dir, spool) if args.freeswitch_cdr_dir else None
+    recent = RecentCalls()  # shared, so a call seen as event and as file is spooled once
+    importer = FileImporter(args.freeswitch_cdr_dir, spool, recent) if args.freeswitch_cdr_dir else None
     sweep_now = gevent.event.Event()
 
     def spooled() -> None:
@@ -91,7 +121,7 @@ def serve(args: argparse.Namespace, stop: gevent.event.Event) -> dict[str, Any]:
         if writer is not None:
             writer.wake()
 
-    listener = Listener(spool, on_spooled=spooled)
+    listener = Listener(spool, on_spooled=spooled, recent=recent, events=args.cdr_source == "events")
     sweeper = gevent.spawn(_sweep_forever, importer, args.sweep_seconds, sweep_now, stop, writer) if importer else None
     # psycopg would block gevent's hub (we do not monkey-patch), so the writer runs in a
     # native thread; the on-disk spool is the only thing it shares with the ESL side.

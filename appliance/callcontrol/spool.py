@@ -90,6 +90,18 @@ class Spool:
             return
         _fsync_dir(path.parent)
 
+    def done_many(self, paths: list[Path]) -> None:
+        """Forget a batch of records with one directory fsync instead of one per record."""
+        removed = False
+        for path in paths:
+            try:
+                path.unlink()
+                removed = True
+            except FileNotFoundError:
+                continue
+        if removed:
+            _fsync_dir(self.new)
+
     def quarantine(self, path: Path, reason: str) -> None:
         """Move a record that can never be consumed to bad/, keeping it for a human."""
         log.error("moving spooled record %s to %s: %s", path.name, self.bad, reason)

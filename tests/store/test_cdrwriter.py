@@ -126,7 +126,8 @@ def test_listener_daemon_moves_hangups_from_freeswitch_into_postgresql(dsn, tmp_
     stop = gevent.event.Event()
     args = listener.parse_args(
         ["--esl-port", str(fake.port), "--esl-password-file", str(password_file),
-         "--spool-dir", str(tmp_path / "spool"), "--dsn", dsn]
+         "--spool-dir", str(tmp_path / "spool"), "--dsn", dsn, "--cdr-source", "events",
+         "--freeswitch-cdr-dir", str(tmp_path / "fs-cdr")]
     )  # fmt: skip
     daemon = gevent.spawn(listener.serve, args, stop)
     try:

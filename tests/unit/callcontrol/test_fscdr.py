@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from appliance.callcontrol.cdr import cdr_from_event
-from appliance.callcontrol.fscdr import FileImporter, headers_from_json
+from appliance.callcontrol.fscdr import FileImporter, RecentCalls, headers_from_json
 from appliance.callcontrol.spool import Spool
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "fscdr"
@@ -72,3 +72,24 @@ def test_the_same_call_seen_as_event_and_file_is_one_spooled_record(tmp_path):
     shutil.copy(FIXTURES / "inbound-did.cdr.json", fsdir / "x.cdr.json")
     importer.sweep()
     assert spool.depth() == 1
+
+
+def test_a_call_already_spooled_from_its_event_is_not_written_again_from_its_file(tmp_path):
+    fsdir = tmp_path / "fs-cdr"
+    spool = Spool(tmp_path / "spool")
+    recent = RecentCalls()
+    importer = FileImporter(fsdir, spool, recent)
+    record = _record("inbound-did.cdr.json")
+    spool.put(record)
+    recent.add(record["uuid"])
+    spool.done_many(spool.pending())  # the writer already stored it
+    shutil.copy(FIXTURES / "inbound-did.cdr.json", fsdir / f"{record['uuid']}.cdr.json")
+    assert importer.sweep() == 0
+    assert spool.depth() == 0 and not list(fsdir.glob("*.json"))
+
+
+def test_recent_calls_forget_the_oldest_beyond_their_size():
+    recent = RecentCalls(size=2)
+    for name in ("a", "b", "c"):
+        recent.add(name)
+    assert "a" not in recent and "b" in recent and "c" in recent
