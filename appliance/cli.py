@@ -27,6 +27,8 @@ SECRET_FIELDS = {"sip_password", "voicemail_pin", "password"}
 DAEMONS = {
     "listener": "appliance.callcontrol.listener",
     "outbound": "appliance.callcontrol.outbound",
+    "metrics": "appliance.metrics.exporter",
+    "sipguard": "appliance.firewall.guard",
 }
 
 
@@ -463,6 +465,27 @@ def _parser() -> argparse.ArgumentParser:
 
     add_pki_commands(_group(sub, "pki", "internal CA: fleet root, this appliance's intermediate, certificates"), _cmd)
     # -- end pki ---------------------------------------------------------------------------------
+
+    # -- firstboot: turn a flashed image into this box; steps in appliance/firstboot/ ------------
+    from appliance.firstboot import cli as firstboot_cli
+
+    fb = sub.add_parser("firstboot", help="first boot: data volume, per-device secrets, identity (resumable)")
+    fb.set_defaults(handler=firstboot_cli.run)
+    _common_options(fb, argparse.SUPPRESS)
+    firstboot_cli.add_options(fb)
+    # -- end firstboot ---------------------------------------------------------------------------
+
+    # -- firewall: nftables and SIP bans; handlers and options in appliance/firewall/cli.py --------
+    from appliance.firewall.cli import add_commands as add_firewall_commands
+
+    add_firewall_commands(_group(sub, "firewall", "nftables firewall: render, check, apply; SIP bans"), _cmd)
+    # -- end firewall ----------------------------------------------------------------------------
+
+    # -- console: web console and REST API; handlers and options in appliance/console/cli.py -----
+    from appliance.console.cli import add_commands as add_console_commands
+
+    add_console_commands(_group(sub, "console", "web console and REST API: users, API tokens, HTTPS server"), _cmd)
+    # -- end console -----------------------------------------------------------------------------
     return p
 
 

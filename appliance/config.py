@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "pki": {"dir": "/var/lib/appliance/pki", "crl_url": "", "freeswitch_extra_ca": []},
     # The WireGuard tunnel's desired state (appliance.vpn.model); empty until enrolled.
     "vpn": {},
+    # The nftables policy and the SIP ban daemon (appliance.firewall; docs/firewall.md).
+    "firewall": {},
     # The local web console and REST API (appliance.console.settings holds its defaults).
     "console": {},
     # The Prometheus exporter; listen_address "tunnel" means the WireGuard address (appliance.metrics).

@@ -47,6 +47,10 @@ TLS_CIPHERS = ":".join(
     )
 )
 
+# SDES suites for SRTP with phones (docs/sip-tls.md): the two every SDES phone implements (RFC 4568),
+# strongest first. FreeSWITCH's default list would also accept AES_CM_128_NULL_AUTH (no integrity).
+SRTP_SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
+
 # Rings every registration of the dialled user (as FreeSWITCH's vanilla directory does,
 # without the verto endpoint the appliance does not load).
 DIAL_PREFIX = "{^^:sip_invite_domain=${dialed_domain}:presence_id=${dialed_user}@${dialed_domain}}"
@@ -171,6 +175,8 @@ def _context(snapshot: Snapshot, runtime: Runtime) -> dict[str, Any]:
         "site": snapshot.site,
         "runtime": runtime,
         "tls_ciphers": TLS_CIPHERS,
+        "srtp_suites": ":".join(SRTP_SUITES),
+        "srtp_suites_regex": "|".join(SRTP_SUITES),
         "external_tls": any(t.transport == "tls" for t in snapshot.trunks),
         "trunk_acl": _trunk_acl(snapshot.trunks),
         "gateways": [_gateway(t) for t in snapshot.trunks],
@@ -259,7 +265,18 @@ def _user_variables(snapshot: Snapshot, ext: Extension) -> list[tuple[str, str]]
         ("appliance_extension", ext.number),
         ("appliance_cid_number", ext.caller_id_number or snapshot.site.company_number),
         ("appliance_outbound_allowed", "true" if ext.outbound_allowed else "false"),
+        *_outside_call_overrides(ext),
     ]
+
+
+def _outside_call_overrides(ext: Extension) -> list[tuple[str, str]]:
+    """Return the extension's own toll-fraud limits; without them the domain's site defaults apply."""
+    overrides = []
+    if ext.max_outside_calls:
+        overrides.append(("appliance_max_outside_calls", str(ext.max_outside_calls)))
+    if ext.outside_routes:
+        overrides.append(("appliance_outside_routes", ext.outside_routes))
+    return overrides
 
 
 def _route(route: OutboundRoute) -> dict[str, Any]:

@@ -34,6 +34,9 @@ class Site:
     codecs: str = "OPUS,G722,PCMU,PCMA"
     ring_seconds: int = 30
     managed_by: str = "console"
+    # Toll-fraud guard (docs/firewall.md): defaults for every extension, enforced by FreeSWITCH itself.
+    max_outside_calls: int = 2  # concurrent calls out through a trunk, per extension
+    outside_routes: str = "*"  # outbound routes an extension may use: "*" (all) or "name,name"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class Extension:
     outbound_allowed: bool = True
     managed_by: str = "console"
     id: int | None = None
+    # Toll-fraud guard overrides: 0 and "" mean the site's max_outside_calls and outside_routes.
+    max_outside_calls: int = 0
+    outside_routes: str = ""
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ def validate(snap: Snapshot) -> list[Problem]:
     problems += _trunks(snap)
     problems += _inbound_numbers(snap)
     problems += _routes(snap)
+    problems += _outside_call_limits(snap)
     return problems
 
 
@@ -295,6 +296,37 @@ def _route_fields(obj: str, snap: Snapshot, route: OutboundRoute) -> Iterator[Pr
     if not re.fullmatch(r"[0-9*#+]*", route.prepend):
         yield Problem(obj, "prepend", f"{route.prepend!r} may hold only digits, '*', '#' and '+'")
     yield from _managed(obj, route.managed_by)
+
+
+MAX_OUTSIDE_CALLS = 1000  # FreeSWITCH's max-sessions (switch.conf.xml): a higher limit could never bite
+
+
+def _outside_call_limits(snap: Snapshot) -> Iterator[Problem]:
+    """Check the toll-fraud guard: concurrent outside calls and allowed outbound routes."""
+    routes = {r.name for r in snap.outbound_routes}
+    if not 1 <= snap.site.max_outside_calls <= MAX_OUTSIDE_CALLS:
+        yield Problem("site", "max_outside_calls", f"must be 1 to {MAX_OUTSIDE_CALLS} (use outbound_allowed to forbid)")
+    if not snap.site.outside_routes.strip():
+        yield Problem("site", "outside_routes", "use '*' for every outbound route, or name the routes")
+    yield from _route_list("site", snap.site.outside_routes, routes)
+    for ext in snap.extensions:
+        obj = f"extension {ext.number}"
+        if not 0 <= ext.max_outside_calls <= MAX_OUTSIDE_CALLS:
+            yield Problem(obj, "max_outside_calls", f"must be 0 (the site's) to {MAX_OUTSIDE_CALLS}")
+        yield from _route_list(obj, ext.outside_routes, routes)
+
+
+def _route_list(obj: str, text: str, routes: set[str]) -> Iterator[Problem]:
+    """Check a route list: '' (the site's), '*' (every route) or comma-separated names of existing routes."""
+    if text in ("", "*"):
+        return
+    names = text.split(",")
+    if any(not n for n in names) or len(set(names)) != len(names) or any(c.isspace() for c in text):
+        yield Problem(obj, "outside_routes", f"{text!r}: name each route once, separated by commas without spaces")
+    for name in dict.fromkeys(n for n in names if n):
+        if name not in routes:
+            known = ", ".join(sorted(routes)) or "none yet"
+            yield Problem(obj, "outside_routes", f"outbound route {name!r} does not exist (routes: {known})")
 
 
 def _managed(obj: str, managed_by: str) -> Iterator[Problem]:
