@@ -33,9 +33,7 @@ BUILTIN_VARS = frozenset(
         "hostname", "local_ip_v4", "local_mask_v4", "local_ip_v6", "switch_serial", "core_uuid",
     }
 )  # fmt: skip
-_DIRECTIVE_RE = re.compile(
-    r'<X-PRE-PROCESS\s+cmd="(?P<cmd>[^"]*)"\s+data="(?P<data>[^"]*)"\s*/>', re.IGNORECASE
-)
+_DIRECTIVE_RE = re.compile(r'<X-PRE-PROCESS\s+cmd="(?P<cmd>[^"]*)"\s+data="(?P<data>[^"]*)"\s*/>', re.IGNORECASE)
 _VAR_RE = re.compile(r"\$\$\{([^}]*)\}")
 _GATEWAY_REF_RE = re.compile(r"sofia/gateway/([^/|,{}\[\]\s]+)/")
 _PASSWORD_NAMES = frozenset({"password", "vm-password", "reverse-auth-pass"})
@@ -134,9 +132,7 @@ class _Preprocessor:
         except etree.XMLSyntaxError as exc:
             line = exc.lineno or 0
             where = (
-                "{}:{}".format(*self.doc.origins[line - 1])
-                if 0 < line <= len(self.doc.origins)
-                else "freeswitch.xml"
+                "{}:{}".format(*self.doc.origins[line - 1]) if 0 < line <= len(self.doc.origins) else "freeswitch.xml"
             )
             self.doc.problems.append(
                 f"{where}: the document assembled from freeswitch.xml is not well-formed: {exc.msg}"
@@ -160,9 +156,7 @@ class _Preprocessor:
                 self._directive(path, rel, n, line, depth)
                 continue
             if "<!--#" in line:
-                self.doc.problems.append(
-                    f"{rel}:{n}: '<!--#' preprocessor comments are not supported by the check"
-                )
+                self.doc.problems.append(f"{rel}:{n}: '<!--#' preprocessor comments are not supported by the check")
                 continue
             self.lines.append(line)
             self.doc.origins.append((rel, n))
@@ -196,9 +190,7 @@ class _Preprocessor:
         kept = [
             line
             for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
-            if not (
-                "<include>" in line or "</include>" in line or "<?" in line or "x-pre-process" in line.lower()
-            )
+            if not ("<include>" in line or "</include>" in line or "<?" in line or "x-pre-process" in line.lower())
         ]
         try:
             etree.fromstring(("<fragment>\n" + "\n".join(kept) + "\n</fragment>").encode("utf-8"), _parser())
@@ -213,9 +205,7 @@ class _Preprocessor:
             if name in self.variables:
                 return self.variables[name]
             if name not in BUILTIN_VARS:
-                self.doc.problems.append(
-                    f"{where}: $${{{name}}} is never set; FreeSWITCH would put nothing there"
-                )
+                self.doc.problems.append(f"{where}: $${{{name}}} is never set; FreeSWITCH would put nothing there")
             return f"/{name}"  # a placeholder path, enough to keep checking
 
         return _VAR_RE.sub(value, line)
@@ -292,9 +282,7 @@ def _check_gateways(doc: _Document, root: etree._Element) -> Iterator[str]:
         # mod_sofia registers unless told otherwise, and skips a registering gateway without both.
         if _true(params.get("register", "true")) and not (params.get("username") and params.get("password")):
             yield f"{doc.where(gateway)}: gateway {name} registers but lacks a username or password (skipped)"
-    for action in root.xpath(
-        'section[@name="dialplan"]//*[self::action or self::anti-action][@application="bridge"]'
-    ):
+    for action in root.xpath('section[@name="dialplan"]//*[self::action or self::anti-action][@application="bridge"]'):
         for ref in _GATEWAY_REF_RE.findall(action.get("data", "")):
             if ref not in gateways:
                 yield f"{doc.where(action)}: bridges to gateway {ref!r}, which no SIP profile defines"

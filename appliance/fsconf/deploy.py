@@ -48,9 +48,7 @@ _NAME_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}\.\d{6}Z)-(?P<digest>[0-9a-f]+)$")
 _RELOADXML_RE = re.compile(r"^\+OK(?:\s*\[(?P<message>.*)\])?\s*$", re.DOTALL)
 # What mod_sofia answers when a profile command worked (it never says -ERR for some failures).
 _SOFIA_OK = {"rescan": "+OK scan complete", "restart": "restarting:", "start": "started successfully"}
-_RESTART_WAIT_RE = re.compile(
-    r"must be up for at least \d+ seconds.*Please wait (?P<seconds>\d+) second", re.DOTALL
-)
+_RESTART_WAIT_RE = re.compile(r"must be up for at least \d+ seconds.*Please wait (?P<seconds>\d+) second", re.DOTALL)
 # Files read only at start-up or module load: a change waits for a FreeSWITCH restart.
 _RESTART_FILES = (
     "autoload_configs/modules.conf.xml",
@@ -150,9 +148,7 @@ def rollback(root: Path, reload: Reload | None = None) -> Release:
         return target
 
 
-def _activate(
-    root: Path, reload: Reload, previous: Release | None, release: Release, *, discard_refused: bool
-) -> None:
+def _activate(root: Path, reload: Reload, previous: Release | None, release: Release, *, discard_refused: bool) -> None:
     """Make FreeSWITCH load release; on refusal point current back at previous and raise."""
     try:
         reply = reload("reloadxml")
@@ -168,10 +164,7 @@ def _activate(
             + (_still_running(previous) if restored else "and reloading the previous release failed as well")
         )
     log.info("FreeSWITCH loaded release %s", release.name)
-    failures = [
-        f"{cmd!r} answered {answer.strip()!r}"
-        for cmd, answer in _apply_sip_changes(reload, previous, release)
-    ]
+    failures = [f"{cmd!r} answered {answer.strip()!r}" for cmd, answer in _apply_sip_changes(reload, previous, release)]
     if failures:
         raise DeployError(f"release {release.name} is loaded, but " + "; ".join(failures))
 
@@ -200,9 +193,7 @@ def _still_running(previous: Release | None) -> str:
     return f"the previous release {previous.name} is still running"
 
 
-def _apply_sip_changes(
-    reload: Reload, previous: Release | None, release: Release
-) -> Iterator[tuple[str, str]]:
+def _apply_sip_changes(reload: Reload, previous: Release | None, release: Release) -> Iterator[tuple[str, str]]:
     """Send the sofia commands the change needs; yield (command, reply) for each that failed."""
     old = previous.path if previous is not None and previous.path.is_dir() else None
     if old is not None and _differs(old, release.path, "autoload_configs/acl.conf.xml"):

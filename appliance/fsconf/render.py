@@ -141,9 +141,7 @@ def _environment(templates: Path) -> Environment:
     return env
 
 
-def _outputs(
-    env: Environment, snapshot: Snapshot, context: dict[str, Any]
-) -> Iterator[tuple[str, str, dict]]:
+def _outputs(env: Environment, snapshot: Snapshot, context: dict[str, Any]) -> Iterator[tuple[str, str, dict]]:
     """Yield (template, destination path, extra context) for every file of the tree."""
     for name in sorted(env.list_templates(extensions=["j2"])):
         if not Path(name).name.startswith("_"):
@@ -183,9 +181,7 @@ def _context(snapshot: Snapshot, runtime: Runtime) -> dict[str, Any]:
         "default_dial_string": DIAL_PREFIX + OWN_CONTACTS,
         "users": _users(snapshot),
         "routes": [_route(r) for r in sorted(snapshot.outbound_routes, key=lambda r: (r.priority, r.name))],
-        "dids": [
-            {**dataclasses.asdict(did), "digits": did.number.lstrip("+")} for did in snapshot.inbound_numbers
-        ],
+        "dids": [{**dataclasses.asdict(did), "digits": did.number.lstrip("+")} for did in snapshot.inbound_numbers],
     }
 
 
@@ -224,12 +220,7 @@ def _gateway(trunk: Trunk) -> dict[str, Any]:
 def _users(snapshot: Snapshot) -> list[dict[str, Any]]:
     users = []
     for ext in snapshot.extensions:
-        lines = [
-            line.sip_username
-            for dev in snapshot.devices
-            for line in dev.lines
-            if line.extension == ext.number
-        ]
+        lines = [line.sip_username for dev in snapshot.devices for line in dev.lines if line.extension == ext.number]
         contacts = [OWN_CONTACTS] + [f"${{sofia_contact(*/{u}@${{dialed_domain}})}}" for u in lines]
         users.append(
             {
@@ -288,8 +279,7 @@ def _route(route: OutboundRoute) -> dict[str, Any]:
         "strip_digits": route.strip_digits,
         "presentation": route.presentation,
         "patterns": [
-            {"text": text, "regex": dialpatterns.parse(text).dial_regex(route.strip_digits)}
-            for text in route.patterns
+            {"text": text, "regex": dialpatterns.parse(text).dial_regex(route.strip_digits)} for text in route.patterns
         ],
         "bridge": (WITHHELD_VARS if route.presentation == "withheld" else "") + legs,
     }

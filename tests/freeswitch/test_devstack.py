@@ -16,8 +16,12 @@ def test_make_run_starts_everything_on_loopback_and_stops_cleanly_on_ctrl_c():
     top = Path(tempfile.mkdtemp(prefix="appliance-run-"))
     top.chmod(0o755)
     workdir = top / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "appliance.devstack.run", "--workdir", str(workdir)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance.devstack.run", "--workdir", str(workdir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 90

@@ -217,7 +217,9 @@ class Replay:
 class FakeEslServer:
     """An inbound event socket on 127.0.0.1 that replays one transcript per connection."""
 
-    def __init__(self, transcript: bytes, password: str = "fake-esl-password", api_replies: dict[str, str] | None = None):
+    def __init__(
+        self, transcript: bytes, password: str = "fake-esl-password", api_replies: dict[str, str] | None = None
+    ):
         frames = parse_frames(transcript)
         if not frames or frames[0].content_type != "auth/request":
             frames.insert(0, Frame({"Content-Type": "auth/request"}, b"Content-Type: auth/request\n\n"))

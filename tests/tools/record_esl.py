@@ -169,9 +169,7 @@ def record_outbound(args: argparse.Namespace, password: str) -> bytes:
 
 def main(argv: list[str] | None = None) -> int:
     """Record one transcript to --out."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=["inbound", "outbound"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8021, help="FreeSWITCH event-socket port")
@@ -179,9 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--password-file")
     parser.add_argument("--events", nargs="+", default=["CHANNEL_HANGUP_COMPLETE"])
     parser.add_argument("--count", type=int, default=1, help="stop after this many subscribed events")
-    parser.add_argument(
-        "--until-close", action="store_true", help="then keep recording until FreeSWITCH hangs up"
-    )
+    parser.add_argument("--until-close", action="store_true", help="then keep recording until FreeSWITCH hangs up")
     parser.add_argument("--seconds", type=float, default=30.0, help="give up after this long")
     parser.add_argument("--bgapi", action="append", default=[], help="API command that makes the calls")
     parser.add_argument("--listen-port", type=int, default=8085, help="outbound mode: port for `socket`")

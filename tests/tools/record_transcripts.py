@@ -51,14 +51,10 @@ def _snapshot(ports: dict[str, int]) -> Snapshot:
     return Snapshot(
         site=site,
         extensions=(
-            Extension(
-                "1001", "Alice Example", secrets.token_hex(10), "493817", caller_id_number="+4930123401"
-            ),
+            Extension("1001", "Alice Example", secrets.token_hex(10), "493817", caller_id_number="+4930123401"),
             Extension("1002", "Reception", secrets.token_hex(10), "572904"),
         ),
-        inbound_numbers=(
-            InboundNumber("+4930123456", "extension", "1001", tracking_tag="google ads/spring"),
-        ),
+        inbound_numbers=(InboundNumber("+4930123456", "extension", "1001", tracking_tag="google ads/spring"),),
     )
 
 
@@ -129,9 +125,7 @@ def main(argv: list[str]) -> int:
         f"originate {customer}sofia/internal/+4930123456@{sip} &park",  # DID to an unregistered phone
         "originate {origination_caller_id_number=1001}loopback/*43/default &sleep(1500)",  # echo flow
     ]
-    unknown_flow = (
-        "originate {appliance_flow=fax2email,origination_caller_id_number=1001}null/1000 " + socket_app
-    )
+    unknown_flow = "originate {appliance_flow=fax2email,origination_caller_id_number=1001}null/1000 " + socket_app
     fs = FreeSwitchProcess(binary, work / "conf", work / "run", ports["esl"]).start(timeout=90)
     try:
         time.sleep(2)  # let the SIP profiles come up

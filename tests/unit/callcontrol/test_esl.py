@@ -24,9 +24,7 @@ PASSWORD = "Zq8vN3xLp0"
 
 @pytest.fixture
 def server():
-    fake = FakeEslServer(
-        load_transcript(TRANSCRIPT), password=PASSWORD, api_replies={"reloadxml": "+OK [Success]\n"}
-    )
+    fake = FakeEslServer(load_transcript(TRANSCRIPT), password=PASSWORD, api_replies={"reloadxml": "+OK [Success]\n"})
     fake.start()
     yield fake
     fake.stop()

@@ -46,9 +46,7 @@ def test_hangups_land_in_the_spool_and_only_the_needed_events_are_asked_for(serv
     woken = []
     daemon = listener.Listener(spool, on_spooled=lambda: woken.append(1))
     stop = gevent.event.Event()
-    loop = gevent.spawn(
-        run_forever, lambda: EslClient("127.0.0.1", server.port, PASSWORD), daemon.on_connected, stop
-    )
+    loop = gevent.spawn(run_forever, lambda: EslClient("127.0.0.1", server.port, PASSWORD), daemon.on_connected, stop)
     try:
         wait_until(lambda: spool.depth() == 6, what="six spooled CDRs")
     finally:
@@ -66,9 +64,7 @@ def test_replayed_events_after_a_reconnect_do_not_double_the_spool(server, tmp_p
     spool = Spool(tmp_path)
     daemon = listener.Listener(spool)
     stop = gevent.event.Event()
-    loop = gevent.spawn(
-        run_forever, lambda: EslClient("127.0.0.1", server.port, PASSWORD), daemon.on_connected, stop
-    )
+    loop = gevent.spawn(run_forever, lambda: EslClient("127.0.0.1", server.port, PASSWORD), daemon.on_connected, stop)
     try:
         wait_until(lambda: daemon.spooled == 6, what="first pass")
         server.stop()

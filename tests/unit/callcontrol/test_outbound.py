@@ -57,9 +57,7 @@ def test_echo_flow_runs_from_the_connect_reply_to_the_hangup(serve, caplog):
         "exit",
     ]
     assert call.replay.mismatches == []
-    transitions = [
-        r.getMessage().split(": ", 1)[1] for r in caplog.records if r.getMessage().startswith("flow echo")
-    ]
+    transitions = [r.getMessage().split(": ", 1)[1] for r in caplog.records if r.getMessage().startswith("flow echo")]
     assert transitions == ["new -> answering", "answering -> echoing", "echoing -> done"]
     assert server.handled == 1 and server.active == 0
 

@@ -40,9 +40,7 @@ def office(**site_overrides) -> Snapshot:
     return Snapshot(
         site=site,
         extensions=(
-            Extension(
-                "1001", "O'Brien & <Co>", "Vh3Kq9Zt2Lm7Xc4Rw8Pn", "493817", caller_id_number="+4930123401"
-            ),
+            Extension("1001", "O'Brien & <Co>", "Vh3Kq9Zt2Lm7Xc4Rw8Pn", "493817", caller_id_number="+4930123401"),
             Extension("1002", "Reception", "Jd6Sy2Wq8Nf4Bx7Tk3Ma", "572904"),
             Extension("1003", "Lobby phone", "Gp5Rt9Cv3Hz8Lw2Qs6Ye", "618350", outbound_allowed=False),
         ),
@@ -108,9 +106,7 @@ def snapshot() -> Snapshot:
 
 @pytest.fixture
 def runtime() -> Runtime:
-    return Runtime(
-        esl_password=ESL_PASSWORD, esl_port=18021, outbound_socket_port=18084, cert_dir=Path("/etc/x/tls")
-    )
+    return Runtime(esl_password=ESL_PASSWORD, esl_port=18021, outbound_socket_port=18084, cert_dir=Path("/etc/x/tls"))
 
 
 @pytest.fixture

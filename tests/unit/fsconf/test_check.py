@@ -19,9 +19,7 @@ def edit(tree, rel, old, new):
 
 def set_esl_password(tree, password: str) -> None:
     path = tree / "autoload_configs/event_socket.conf.xml"
-    path.write_text(
-        re.sub(r'name="password" value="[^"]*"', f'name="password" value="{password}"', path.read_text())
-    )
+    path.write_text(re.sub(r'name="password" value="[^"]*"', f'name="password" value="{password}"', path.read_text()))
 
 
 def problems(tree) -> list[str]:
@@ -45,9 +43,7 @@ def test_malformed_file_is_named(tree):
 def test_include_target_that_is_not_a_well_formed_fragment(tree):
     (tree / "dialplan/public/999.xml").write_text('<include>\n  <extension name="x">\n</include>\n')
     found = problems(tree)
-    assert only(
-        found, r"^dialplan/public/999\.xml: included by dialplan/public\.xml:\d+ but not a well-formed"
-    )
+    assert only(found, r"^dialplan/public/999\.xml: included by dialplan/public\.xml:\d+ but not a well-formed")
     # The document FreeSWITCH would assemble breaks too, and the error points into the tree.
     assert only(found, r"^dialplan/[a-z/0-9_.]+\.xml:\d+: the document assembled from freeswitch\.xml is not")
 
@@ -61,16 +57,12 @@ def test_cluecon_event_socket_password(tree):
 
 def test_empty_event_socket_password_falls_back_to_cluecon(tree):
     set_esl_password(tree, "")
-    assert only(
-        problems(tree), r"^autoload_configs/event_socket\.conf\.xml:\d+: event socket has no password"
-    )
+    assert only(problems(tree), r"^autoload_configs/event_socket\.conf\.xml:\d+: event socket has no password")
 
 
 def test_event_socket_listening_beyond_loopback(tree):
     edit(tree, "autoload_configs/event_socket.conf.xml", 'value="127.0.0.1"', 'value="0.0.0.0"')
-    assert only(
-        problems(tree), r"^autoload_configs/event_socket\.conf\.xml:\d+: event socket listen-ip '0\.0\.0\.0'"
-    )
+    assert only(problems(tree), r"^autoload_configs/event_socket\.conf\.xml:\d+: event socket listen-ip '0\.0\.0\.0'")
 
 
 def test_user_password_1234(tree):
@@ -110,9 +102,7 @@ def test_bridge_to_a_missing_gateway(tree):
 def test_registering_gateway_without_credentials(tree):
     path = tree / "sip_profiles/external/carrier-a.xml"
     path.write_text(re.sub(r'\s*<param name="password"[^>]*/>', "", path.read_text()))
-    assert only(
-        problems(tree), r"^sip_profiles/external/carrier-a\.xml:\d+: gateway carrier-a registers but lacks"
-    )
+    assert only(problems(tree), r"^sip_profiles/external/carrier-a\.xml:\d+: gateway carrier-a registers but lacks")
 
 
 def test_external_profile_without_acl(tree):
@@ -140,9 +130,7 @@ def test_blind_registration(tree):
         'name="accept-blind-reg" value="false"',
         'name="accept-blind-reg" value="true"',
     )
-    assert only(
-        problems(tree), r"^sip_profiles/internal\.xml:\d+: profile internal has accept-blind-reg enabled"
-    )
+    assert only(problems(tree), r"^sip_profiles/internal\.xml:\d+: profile internal has accept-blind-reg enabled")
 
 
 def test_preprocessor_exec_is_refused(tree):
@@ -152,9 +140,7 @@ def test_preprocessor_exec_is_refused(tree):
 
 def test_line_freeswitch_would_drop(tree):
     edit(tree, "directory/default/1002.xml", 'value="Reception"', 'value="x-pre-process"')
-    assert only(
-        problems(tree), r"^directory/default/1002\.xml:\d+: mentions the preprocessor .* drops the line"
-    )
+    assert only(problems(tree), r"^directory/default/1002\.xml:\d+: mentions the preprocessor .* drops the line")
 
 
 def test_processing_instruction_line_freeswitch_would_drop(tree):

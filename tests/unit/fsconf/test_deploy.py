@@ -147,9 +147,7 @@ def test_removed_trunk_is_killed_before_rescan(root, snapshot, runtime):
     without_b = dataclasses.replace(
         snapshot,
         trunks=snapshot.trunks[:1],
-        outbound_routes=tuple(
-            dataclasses.replace(r, trunks=("carrier-a",)) for r in snapshot.outbound_routes
-        ),
+        outbound_routes=tuple(dataclasses.replace(r, trunks=("carrier-a",)) for r in snapshot.outbound_routes),
     )
     fs = FakeFreeSWITCH()
     deploy(without_b, runtime, root, reload=fs)
@@ -186,9 +184,7 @@ def test_restart_refused_right_after_start_is_retried_after_the_wait(root, snaps
     waits: list[float] = []
     monkeypatch.setattr(deploy_module.time, "sleep", waits.append)
     fs = FakeFreeSWITCH()
-    answers = [
-        "Profile internal must be up for at least 10 seconds to stop/restart.\nPlease wait 6 seconds\n"
-    ]
+    answers = ["Profile internal must be up for at least 10 seconds to stop/restart.\nPlease wait 6 seconds\n"]
 
     def reload(command: str) -> str:
         if command == "sofia profile internal restart" and answers:
@@ -222,9 +218,7 @@ def test_failing_sofia_command_is_reported_after_the_release_is_loaded(root, sna
 
     def reload(command: str) -> str:
         return (
-            "-ERR cannot find config for profile internal\n"
-            if command.endswith("internal rescan")
-            else "+OK [Success]"
+            "-ERR cannot find config for profile internal\n" if command.endswith("internal rescan") else "+OK [Success]"
         )
 
     with pytest.raises(DeployError, match=r"is loaded, but 'sofia profile internal rescan' answered"):
