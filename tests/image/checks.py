@@ -1,0 +1,159 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What every booted appliance must show from outside; the x86_64 and rpi boot tests call these in order."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import ssl
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.image.conftest import Guest
+
+READY = r"appliance-firstboot: ready"
+FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
+DATA = "/var/lib/appliance"
+
+
+def first_boot_ready(guest: Guest) -> None:
+    """The serial console says first boot is done."""
+    assert re.search(READY, guest.vm.serial_text())
+
+
+def _fingerprints(known_hosts_lines: list[str], tmp: Path) -> set[str]:
+    keys = tmp / f"scan-{uuid.uuid4().hex}"
+    keys.write_text("".join(f"{line}\n" for line in known_hosts_lines))
+    out = subprocess.run(["ssh-keygen", "-lf", str(keys)], capture_output=True, text=True).stdout
+    return set(FINGERPRINT.findall(out))
+
+
+def ssh_host_keys_match_console(guest: Guest, tmp: Path) -> None:
+    """The host keys SSH offers are the ones first boot printed; the test key logs in, strictly checked."""
+    console = guest.vm.serial_text()
+    ready = re.search(READY, console)
+    assert ready
+    shown = set(FINGERPRINT.findall(console[: ready.end() + 4000]))
+    assert shown, "first boot printed no SSH host key fingerprints (SHA256:...) on the console"
+    offered = guest.scan_host_keys()
+    assert offered, "the guest offers no SSH host keys"
+    scanned = _fingerprints(offered, tmp)
+    assert scanned <= shown, f"host keys {scanned - shown} are not among the fingerprints on the console"
+    guest.trust(offered)
+    assert guest.out("echo ok") == "ok"
+
+
+def no_failed_units(guest: Guest) -> None:
+    """systemctl --failed lists nothing."""
+    failed = guest.out("systemctl --failed --no-legend --plain")
+    assert failed == "", f"failed units:\n{failed}"
+
+
+def data_volume_luks2_mounted(guest: Guest) -> None:
+    """/var/lib/appliance is a mounted dm-crypt mapping of a LUKS2 volume."""
+    mount = json.loads(guest.out(f"findmnt -J -o SOURCE,TARGET,FSTYPE {DATA} || true") or '{"filesystems": []}')
+    assert mount["filesystems"], f"nothing is mounted at {DATA}"
+    source = mount["filesystems"][0]["source"]
+    assert source.startswith("/dev/mapper/"), f"{DATA} is mounted from {source}, not a dm-crypt mapping"
+    status = guest.out(f"cryptsetup status {source.removeprefix('/dev/mapper/')}")
+    assert re.search(r"type:\s+LUKS2", status), status
+    blocks = json.loads(guest.out("lsblk -J -o NAME,FSTYPE,FSVER"))
+    flat = json.dumps(blocks)
+    assert re.search(r'"fstype": "crypto_LUKS", "fsver": "2"', flat), f"no LUKS2 block device: {flat}"
+
+
+def sip_options(port: int, proto: str = "udp", timeout: float = 5) -> str:
+    """Send one SIP OPTIONS to 127.0.0.1:port and return the first response's text."""
+    call_id = uuid.uuid4().hex
+    msg = (
+        f"OPTIONS sip:probe@127.0.0.1:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/{proto.upper()} 127.0.0.1:5999;branch=z9hG4bK{call_id[:16]};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:probe@127.0.0.1>;tag={call_id[:8]}\r\n"
+        f"To: <sip:probe@127.0.0.1:{port}>\r\n"
+        f"Call-ID: {call_id}@127.0.0.1\r\n"
+        "CSeq: 1 OPTIONS\r\n"
+        "Contact: <sip:probe@127.0.0.1>\r\n"
+        "Accept: application/sdp\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+    if proto == "udp":
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(timeout)
+            s.sendto(msg, ("127.0.0.1", port))
+            return s.recv(65535).decode(errors="replace")
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(msg)
+        return s.recv(65535).decode(errors="replace")
+
+
+def freeswitch_answers_options(guest: Guest, wait: float = 300) -> None:
+    """FreeSWITCH is in the image and answers OPTIONS on the forwarded 5060, over UDP and TCP."""
+    has_fs = guest.run("test -x /usr/local/bin/freeswitch || command -v freeswitch", check=False).returncode == 0
+    assert has_fs, "FreeSWITCH is not in the image although the build was given a FreeSWITCH source"
+    deadline = time.monotonic() + wait  # FreeSWITCH may still be loading its modules after ready
+    answers: dict[str, str] = {}
+    while time.monotonic() < deadline and len(answers) < 2:
+        for proto in ("udp", "tcp"):
+            if proto not in answers:
+                with contextlib.suppress(OSError):  # not listening yet, or no answer within the timeout
+                    answers[proto] = sip_options(guest.vm.ports["sip"], proto)
+        time.sleep(5)
+    for proto in ("udp", "tcp"):
+        reply = answers.get(proto, "")
+        assert reply.startswith("SIP/2.0 "), f"no SIP answer to OPTIONS over {proto} on 5060: {reply[:200]!r}"
+
+
+def console_https_with_appliance_ca(guest: Guest) -> None:
+    """The console answers HTTPS with a certificate chaining to the appliance's CA (skipped without a console)."""
+    units = guest.out("systemctl list-unit-files --no-legend --plain 'appliance-console*' || true")
+    if not units:
+        pytest.skip("no appliance-console service in the image yet (the console is another issue)")
+    chain = guest.out(f"cat {DATA}/pki/public/chain.pem")
+    ctx = ssl.create_default_context(cadata=chain)
+    ctx.check_hostname = False  # 127.0.0.1 through a forward is not the appliance's name; the chain is checked
+    with (
+        socket.create_connection(("127.0.0.1", guest.vm.ports["https"]), timeout=30) as raw,
+        ctx.wrap_socket(raw) as tls,
+    ):
+        tls.sendall(b"GET / HTTP/1.1\r\nHost: appliance\r\nConnection: close\r\n\r\n")
+        status = tls.recv(4096).decode(errors="replace").split("\r\n", 1)[0]
+    assert re.match(r"HTTP/1\.[01] [23]\d\d", status), status
+
+
+def _identity(guest: Guest) -> dict[str, object]:
+    return {
+        "machine-id": guest.out("cat /etc/machine-id"),
+        "hostname": guest.out("hostname"),
+        "host keys": sorted(guest.scan_host_keys()),
+    }
+
+
+def reboot_keeps_identity_and_unlocks(guest: Guest, timeout: float) -> None:
+    """After a reboot: the same machine-id, hostname and host keys; the data volume unlocked unattended."""
+    before = _identity(guest)
+    assert before["machine-id"] and before["host keys"]
+    boot_id = guest.out("cat /proc/sys/kernel/random/boot_id")
+    guest.run("systemctl reboot", check=False)
+    deadline = time.monotonic() + timeout
+    came_back = False
+    while time.monotonic() < deadline:
+        proc = guest.run("cat /proc/sys/kernel/random/boot_id", check=False, timeout=60)
+        if proc.returncode == 0 and proc.stdout.strip() != boot_id:
+            came_back = True
+            break
+        time.sleep(10)
+    assert came_back, "the appliance did not come back over SSH after the reboot"
+    unit = guest.out(f"systemd-escape -p --suffix=mount {DATA}")
+    # nobody types a passphrase: the mount appears on its own, or never
+    guest.run(f"timeout 600 sh -c 'until systemctl is-active -q {unit}; do sleep 2; done'", timeout=700, check=False)
+    assert _identity(guest) == before
+    assert guest.out(f"findmnt -n -o SOURCE {DATA} || true").startswith("/dev/mapper/"), f"{DATA} not unlocked"
+    assert guest.run(f"test -e {DATA}/.firstboot-done", check=False).returncode == 0
+    assert guest.out("systemctl --failed --no-legend --plain") == ""

@@ -1,0 +1,175 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The image layer: build the x86_64 image once per session (with a FreeSWITCH bundle made here), boot a copy.
+
+Environment: IMAGE_TEST_PLAYBOOK (another playbook than ansible/image.yml), IMAGE_TEST_REUSE=1 (boot the
+image a previous session built instead of building again), IMAGE_BOOT_TIMEOUT (seconds to first-boot ready).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from appliance.devstack.freeswitch import NOT_FOUND, find_freeswitch
+from images import REPO, project_version, qemu
+from images.preflight import host_arch
+from tests.image.make_bundle import make_bundle
+
+WORK = REPO / "build" / "image-test"
+TOOLS = ("mmdebstrap", "mkfs.ext4", "mkfs.vfat", "mcopy", "sfdisk", "xz", "bmaptool", "qemu-system-x86_64", "ssh")
+BUILD_TIMEOUT = 3600
+
+
+def _missing_tools() -> list[str]:
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    try:
+        qemu.first_existing(qemu.OVMF_CODE)
+    except FileNotFoundError:
+        missing.append("OVMF")
+    return missing
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    text = path.read_text(errors="replace").splitlines() if path.exists() else []
+    return "\n".join(text[-lines:])
+
+
+@pytest.fixture(scope="session")
+def test_key() -> Path:
+    """An SSH key made for the image tests; its public half goes into the image."""
+    key = WORK / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "image-test", "-f", str(key)], check=True)
+    return key
+
+
+def _playbook() -> Path:
+    playbook = Path(os.environ.get("IMAGE_TEST_PLAYBOOK", REPO / "ansible" / "image.yml"))
+    if not playbook.is_file():
+        pytest.xfail(f"{playbook} does not exist yet: the roles half of docs/image-contract.md")
+    return playbook
+
+
+def _needs_build_host() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("image tests need root (mmdebstrap, chroot, mounts): skipped")
+    missing = _missing_tools()
+    if missing:
+        pytest.skip(f"image tools missing ({', '.join(missing)}; make image-deps): image tests skipped")
+
+
+def _build(target: str, bundle: Path, key: Path) -> Path:
+    """Build `target` into build/image-test/ with `bundle` and the test key; return the raw image."""
+    playbook = _playbook()
+    raw = WORK / "image" / target / f"appliance-{project_version()}-{target}.img"
+    if os.environ.get("IMAGE_TEST_REUSE") == "1" and raw.exists():
+        return raw
+    WORK.mkdir(parents=True, exist_ok=True)
+    log = WORK / f"build-{target}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FREESWITCH_")}
+    env["FREESWITCH_BUNDLE"] = str(bundle)
+    cmd = [
+        sys.executable, "-m", "images.build", "--target", target, "--playbook", str(playbook),
+        "--ssh-key", f"{key}.pub", "--build-dir", str(WORK / "image"), "--dist-dir", str(WORK / "dist"),
+        "--cache-dir", str(REPO / "build" / "cache"),
+    ]  # fmt: skip
+    with log.open("w") as out:
+        proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT)
+    if proc.returncode != 0:
+        pytest.fail(f"the {target} image build failed (exit {proc.returncode}); {log}:\n{_tail(log)}", pytrace=False)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def x86_64_image(test_key: Path) -> Path:
+    """Build the x86_64 image (bundle from the local FreeSWITCH, the test key authorised); return the raw image."""
+    _needs_build_host()
+    binary = find_freeswitch()
+    if binary is None:
+        pytest.skip(f"{NOT_FOUND}: the image needs a FreeSWITCH source; image tests skipped")
+    if host_arch() != "amd64":
+        pytest.skip("the local FreeSWITCH is not amd64: x86_64 image test skipped")
+    _playbook()
+    return _build("x86_64", make_bundle(binary, WORK / "freeswitch-bundle-amd64.tar.gz"), test_key)
+
+
+@pytest.fixture(scope="session")
+def rpi_image(test_key: Path) -> Path:
+    """Build the rpi image with an arm64 FreeSWITCH bundle (FREESWITCH_BUNDLE_ARM64, or the local one on arm64)."""
+    _needs_build_host()
+    given = os.environ.get("FREESWITCH_BUNDLE_ARM64")
+    binary = find_freeswitch()
+    if given:
+        bundle = Path(given)
+    elif binary is not None and host_arch() == "arm64":
+        bundle = make_bundle(binary, WORK / "freeswitch-bundle-arm64.tar.gz")
+    else:
+        pytest.skip("no arm64 FreeSWITCH (set FREESWITCH_BUNDLE_ARM64 to an arm64 bundle): rpi image test skipped")
+    if shutil.which("qemu-system-aarch64") is None:
+        pytest.skip("qemu-system-aarch64 missing (make image-deps): rpi image test skipped")
+    _playbook()
+    return _build("rpi", bundle, test_key)
+
+
+class Guest:
+    """A booted appliance seen from outside: SSH to the forwarded port with the test key."""
+
+    def __init__(self, vm: qemu.Vm, key: Path, workdir: Path, user: str):
+        self.vm = vm
+        self.key = key
+        self.user = user
+        self.known_hosts = workdir / "known_hosts"
+
+    @property
+    def ssh_port(self) -> int:
+        """Return the loopback port forwarded to the guest's SSH."""
+        return self.vm.ports["ssh"]
+
+    def scan_host_keys(self) -> list[str]:
+        """Return the SSH host keys the guest offers, as known_hosts lines."""
+        proc = subprocess.run(
+            ["ssh-keyscan", "-T", "20", "-p", str(self.ssh_port), "127.0.0.1"], capture_output=True, text=True
+        )
+        return [line for line in proc.stdout.splitlines() if line and not line.startswith("#")]
+
+    def wait_for_ssh(self, timeout: float) -> None:
+        """Wait until the guest's SSH server offers host keys (it starts just after first boot's ready)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.scan_host_keys():
+                return
+            time.sleep(5)
+        raise TimeoutError(f"no SSH server answered on 127.0.0.1:{self.ssh_port} within {timeout:.0f}s")
+
+    def trust(self, lines: list[str]) -> None:
+        """Make `lines` the only known host keys (StrictHostKeyChecking stays on)."""
+        self.known_hosts.write_text("".join(f"{line}\n" for line in lines))
+
+    def run(self, command: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+        """Run a shell command on the guest (as root: through sudo -n when the SSH user is not root)."""
+        if not self.known_hosts.exists():
+            # trust on first use, so every check can log in; the fingerprint test compares them to the console
+            self.trust(self.scan_host_keys())
+        if self.user != "root":
+            command = f"sudo -n sh -c {shlex.quote(command)}"
+        cmd = [*qemu.ssh_command(self.ssh_port, self.key, self.known_hosts, self.user), command]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # slirp accepts the connection even while the guest is down (rebooting): count it as failed
+            proc = subprocess.CompletedProcess(cmd, 255, "", f"timed out after {timeout}s")
+        if check and proc.returncode != 0:
+            raise AssertionError(f"on the guest, {command!r} failed ({proc.returncode}): {proc.stderr.strip()}")
+        return proc
+
+    def out(self, command: str, timeout: float = 120) -> str:
+        """Return a guest command's stdout, stripped."""
+        return self.run(command, timeout=timeout).stdout.strip()
