@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, default=REPO / "build" / "cache")
     p.add_argument("--dist-dir", type=Path, default=REPO / "dist")
     p.add_argument("--refresh-base", action="store_true", help="make the base root filesystem again")
-    # level 1: about 4x faster than the default 6 for ~10% more bytes (docs/images.md, "Artefacts")
+    # level 1: about 8x faster than xz's default 6 for ~15% more bytes (docs/images.md, "Artefacts")
     p.add_argument("--xz-level", default=os.environ.get("IMAGE_XZ_LEVEL", "1"))
     return p
 

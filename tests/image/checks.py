@@ -153,7 +153,9 @@ def reboot_keeps_identity_and_unlocks(guest: Guest, timeout: float) -> None:
     unit = guest.out(f"systemd-escape -p --suffix=mount {DATA}")
     # nobody types a passphrase: the mount appears on its own, or never
     guest.run(f"timeout 600 sh -c 'until systemctl is-active -q {unit}; do sleep 2; done'", timeout=700, check=False)
-    assert _identity(guest) == before
+    after = _identity(guest)
+    changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+    assert not changed, f"the reboot changed the identity (before, after): {changed}"
     assert guest.out(f"findmnt -n -o SOURCE {DATA} || true").startswith("/dev/mapper/"), f"{DATA} not unlocked"
     assert guest.run(f"test -e {DATA}/.firstboot-done", check=False).returncode == 0
     assert guest.out("systemctl --failed --no-legend --plain") == ""
