@@ -10,6 +10,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -301,8 +302,13 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     cmd = vm.command()
+    # a SIGTERM (or Ctrl-C outside QEMU's raw terminal) still stops QEMU and swtpm
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        return subprocess.run(cmd).returncode
+        vm.procs.append(subprocess.Popen(cmd))
+        return vm.qemu.wait()
+    except KeyboardInterrupt:
+        return 130
     finally:
         vm.stop()
 
