@@ -25,7 +25,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from appliance.fsconf.check import ConfigError
-from appliance.model import Extension, OutboundRoute, Snapshot, Trunk
+from appliance.model import Extension, OutboundRoute, Snapshot, Trunk, destinations
 from appliance.model import patterns as dialpatterns
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,14 @@ def _context(snapshot: Snapshot, runtime: Runtime) -> dict[str, Any]:
         "default_dial_string": DIAL_PREFIX + OWN_CONTACTS,
         "users": _users(snapshot),
         "routes": [_route(r) for r in sorted(snapshot.outbound_routes, key=lambda r: (r.priority, r.name))],
-        "dids": [{**dataclasses.asdict(did), "digits": did.number.lstrip("+")} for did in snapshot.inbound_numbers],
+        "dids": [
+            {
+                **dataclasses.asdict(did),
+                "digits": did.number.lstrip("+"),
+                "transfer": destinations.transfer_data(did.destination_kind, did.destination),
+            }
+            for did in snapshot.inbound_numbers
+        ],
     }
 
 
@@ -383,10 +390,8 @@ def _dangling(snapshot: Snapshot) -> Iterator[str]:
             if snapshot.extension(line.extension) is None:
                 yield f"device {dev.name} port {line.port}: extension {line.extension!r} does not exist"
     for did in snapshot.inbound_numbers:
-        if did.destination_kind != "extension":
-            yield f"inbound number {did.number}: destination kind {did.destination_kind!r} is not supported"
-        elif snapshot.extension(did.destination) is None:
-            yield f"inbound number {did.number}: extension {did.destination!r} does not exist"
+        for _field, message in destinations.problems(snapshot, did.destination_kind, did.destination):
+            yield f"inbound number {did.number}: {message}"
     for route in snapshot.outbound_routes:
         if not route.trunks:
             yield f"outbound route {route.name}: has no trunk"

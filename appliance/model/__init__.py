@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from appliance.model.destinations import DESTINATION_KINDS  # noqa: F401  (re-exported)
+
 MANAGERS = ("ansible", "console")
 DEVICE_KINDS = ("sip_phone", "fxs_gateway")
-DESTINATION_KINDS = ("extension",)
 PRESENTATIONS = ("extension", "company", "withheld")
 TRANSPORTS = ("udp", "tcp", "tls")
 

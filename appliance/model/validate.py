@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from appliance.model import (
-    DESTINATION_KINDS,
     DEVICE_KINDS,
     MANAGERS,
     PRESENTATIONS,
@@ -24,6 +23,7 @@ from appliance.model import (
     OutboundRoute,
     Site,
     Snapshot,
+    destinations,
 )
 from appliance.model import patterns as dialpatterns
 
@@ -228,10 +228,8 @@ def _inbound_numbers(snap: Snapshot) -> Iterator[Problem]:
 
 
 def _destination(obj: str, snap: Snapshot, did: InboundNumber) -> Iterator[Problem]:
-    if did.destination_kind not in DESTINATION_KINDS:
-        yield Problem(obj, "destination_kind", f"{did.destination_kind!r} is not one of {', '.join(DESTINATION_KINDS)}")
-    elif did.destination_kind == "extension" and snap.extension(did.destination) is None:
-        yield Problem(obj, "destination", f"extension {did.destination!r} does not exist")
+    for field, message in destinations.problems(snap, did.destination_kind, did.destination):
+        yield Problem(obj, field, message)
 
 
 def _routes(snap: Snapshot) -> Iterator[Problem]:
