@@ -124,24 +124,29 @@ def test_unusable_records_are_set_aside_and_the_rest_still_land(dsn, tmp_path):
     assert _count(dsn) == 3
 
 
-def test_listener_daemon_moves_hangups_from_freeswitch_into_postgresql(dsn, tmp_path):
+def _run_listener(dsn: str, tmp_path, rows: int, *options: str) -> dict:
+    """Run the listener daemon against recorded FreeSWITCH events until rows CDRs are in PostgreSQL."""
     password_file = tmp_path / "esl-password"
     password_file.write_text("Zq8vN3xLp0\n")
     fake = FakeEslServer(load_transcript(RECORDED), password="Zq8vN3xLp0").start()
     stop = gevent.event.Event()
     args = listener.parse_args(
         ["--esl-port", str(fake.port), "--esl-password-file", str(password_file),
-         "--spool-dir", str(tmp_path / "spool"), "--dsn", dsn, "--cdr-source", "events",
-         "--freeswitch-cdr-dir", str(tmp_path / "fs-cdr")]
+         "--spool-dir", str(tmp_path / "spool"), "--dsn", dsn, *options]
     )  # fmt: skip
     daemon = gevent.spawn(listener.serve, args, stop)
     try:
-        wait_until(lambda: _count(dsn) == 6, timeout=20, what="six CDRs in PostgreSQL")
+        wait_until(lambda: _count(dsn) == rows, timeout=20, what=f"{rows} CDRs in PostgreSQL")
     finally:
         stop.set()
         daemon.join(10)
         fake.stop()
-    assert daemon.value == {"spooled": 6, "waiting": 0}
+    return daemon.value
+
+
+def test_listener_daemon_moves_hangups_from_freeswitch_into_postgresql(dsn, tmp_path):
+    counters = _run_listener(dsn, tmp_path, 6, "--cdr-source", "events", "--freeswitch-cdr-dir", str(tmp_path / "fs"))
+    assert counters == {"spooled": 6, "waiting": 0}
 
 
 def _freeswitch_file(fsdir, name: str, new_uuid: str | None = None):
@@ -190,24 +195,9 @@ def test_freeswitch_files_wait_through_an_outage_and_land_once(dsn, tmp_path):
 
 
 def test_listener_in_files_mode_writes_freeswitchs_files_without_respooling_them(dsn, tmp_path):
-    password_file = tmp_path / "esl-password"
-    password_file.write_text("Zq8vN3xLp0\n")
     fsdir = tmp_path / "fs-cdr"
     fsdir.mkdir()
     _freeswitch_file(fsdir, "inbound-did.cdr.json")
     _freeswitch_file(fsdir, "outbound-withheld.cdr.json")
-    fake = FakeEslServer(load_transcript(RECORDED), password="Zq8vN3xLp0").start()
-    stop = gevent.event.Event()
-    args = listener.parse_args(
-        ["--esl-port", str(fake.port), "--esl-password-file", str(password_file),
-         "--spool-dir", str(tmp_path / "spool"), "--dsn", dsn, "--freeswitch-cdr-dir", str(fsdir)]
-    )  # fmt: skip
-    daemon = gevent.spawn(listener.serve, args, stop)
-    try:
-        wait_until(lambda: _count(dsn) == 2, timeout=20, what="two CDRs in PostgreSQL")
-    finally:
-        stop.set()
-        daemon.join(10)
-        fake.stop()
-    assert daemon.value == {"spooled": 0, "waiting": 0}
+    assert _run_listener(dsn, tmp_path, 2, "--freeswitch-cdr-dir", str(fsdir)) == {"spooled": 0, "waiting": 0}
     assert not list(fsdir.glob("*.cdr.json")) and Spool(tmp_path / "spool").depth() == 0
