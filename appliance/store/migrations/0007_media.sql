@@ -10,11 +10,11 @@
 ALTER TABLE site
     ADD COLUMN recording_key text NOT NULL DEFAULT '';
 
+-- The allowed values are checked by the model's validation (appliance/model/media.py), which names
+-- the extension and field in its message; a CHECK here would fail first with a bare constraint name.
 ALTER TABLE extensions
-    ADD COLUMN presentation text NOT NULL DEFAULT ''
-        CHECK (presentation IN ('', 'extension', 'company', 'withheld')),
-    ADD COLUMN recording    text NOT NULL DEFAULT 'off'
-        CHECK (recording IN ('off', 'always', 'on_demand'));
+    ADD COLUMN presentation text NOT NULL DEFAULT '',
+    ADD COLUMN recording    text NOT NULL DEFAULT 'off';
 
 ALTER TABLE outbound_routes
     ADD COLUMN record_calls boolean NOT NULL DEFAULT false;
