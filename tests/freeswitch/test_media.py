@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from appliance.devstack.freeswitch import NOT_FOUND, find_freeswitch
+from appliance.devstack.net import free_port
 from appliance.recording import crypto
 from appliance.store.db import connect
 from appliance.store.repo import Store
@@ -236,7 +237,6 @@ def test_tracking_statistics_match_the_calls_made(office):
         _answered(office.inbound(did, hold_ms=1500), phone)
     missed = office.inbound(BILLBOARD)
     assert not missed.ok  # nobody answers at 103
-    cdrs = office.cdrs(0)
     today = datetime.datetime.now(datetime.UTC).date()
     with connect(office.dsn, autocommit=True) as conn:
         deadline = time.monotonic() + 20
@@ -269,7 +269,7 @@ def test_tracking_statistics_match_the_calls_made(office):
 
 
 def test_video_between_video_phones_keeps_h264(office):
-    port = office._phone_ports.setdefault("102", sipp_free_port())
+    port = office._phone_ports.setdefault("102", free_port())  # the port 102's registration points at
     assert office.register("102", port=port).ok
     callee = office.sipp("answer_video.xml", office.ports["sip"], local_port=port, name=f"video-102-{port}").start()
     user, password = office.account("101")
@@ -302,12 +302,6 @@ def _video_codecs(sdp: str) -> list[str]:
         if line.startswith("a=rtpmap:"):
             names.append(line.split()[1].split("/")[0])
     return names
-
-
-def sipp_free_port() -> int:
-    from appliance.devstack.net import free_port
-
-    return free_port()
 
 
 # -- internal calls are always free ------------------------------------------------------------------
