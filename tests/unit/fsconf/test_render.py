@@ -159,7 +159,7 @@ def test_internal_profile_authenticates_phones_on_the_lan(tree, snapshot):
     assert (p["auth-calls"], p["context"]) == ("true", "public")
     assert (p["accept-blind-reg"], p["accept-blind-auth"]) == ("false", "false")
     assert p["force-register-domain"] == site.domain
-    assert p["inbound-codec-prefs"] == p["outbound-codec-prefs"] == "OPUS,G722,PCMA"
+    assert p["inbound-codec-prefs"] == p["outbound-codec-prefs"] == "OPUS,G722,PCMA,H264,VP8"  # + video
     assert p["dtmf-type"] == "rfc2833"
     assert (p["tls"], p["tls-sip-port"], p["tls-cert-dir"]) == ("true", "5061", "/etc/x/tls")
     assert p["tls-version"] == "tlsv1.2,tlsv1.3"
