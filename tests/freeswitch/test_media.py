@@ -30,6 +30,7 @@ from tests.harness.office import COMPANY, Office
 
 TONE_HZ = 1000
 RADIO, PRESS, BILLBOARD = "+4930555200", "+4930555300", "+4930555400"
+RECORDED_DID = "+4930555106"
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,8 @@ def office(pg_cluster, tmp_path_factory):
         store.add_number(RADIO, "102", tracking_tag="radio")
         store.add_number(PRESS, "102", tracking_tag="press")
         store.add_number(BILLBOARD, "103", tracking_tag="billboard")  # 103 never answers here
+        store.add_number(RECORDED_DID, "106")  # 106 records every call, inbound ones too
+        store.add_route("directory", ["118XX"], ["carrier"], record_calls=True)
     try:
         yield office.start()
     finally:
@@ -119,17 +122,32 @@ def _ulaw(sample: int) -> int:
     return ~(sign | (exponent << 4) | mantissa) & 0xFF
 
 
-def _talking_call(office, caller: str, callee: str, scenario: str = "call_audio.xml", hold_ms: int = 4500):
-    """Place a call from caller that plays the tone while callee's phone answers; return the result."""
-    phone = office.phone(callee)
-    user, password = office.account(caller)
+def _talking_call(
+    office,
+    caller: str,
+    callee: str,
+    scenario: str = "call_audio.xml",
+    hold_ms: int = 4500,
+    answerer: str | None = None,
+):
+    """Place a call that plays the tone while the answerer (a phone, or "carrier") answers; return it.
+
+    caller is a phone account, or "carrier" for a call in from the trunk to the number callee.
+    """
+    answerer = answerer or callee
+    phone = office.carrier() if answerer == "carrier" else office.phone(answerer)
+    if caller == "carrier":
+        port, auth, keys = office.ports["external"], None, {"from_user": "+4917612345678", "from_name": "Customer"}
+    else:
+        user, password = office.account(caller)
+        port, auth, keys = office.ports["sip"], (user, password), {"from_user": user, "from_name": user}
     talker = office.sipp(
         scenario,
-        office.ports["sip"],
+        port,
         service=callee,
-        auth=(user, password),
+        auth=auth,
         duration_ms=hold_ms,
-        keys={"from_user": user, "from_name": user},
+        keys=keys,
         name=f"talk-{caller}-{callee}-{time.monotonic_ns()}",
     )
     _tone_file(talker.dir)
@@ -217,6 +235,16 @@ def test_a_recording_extension_call_is_encrypted_to_the_owner_and_holds_the_audi
 
 def test_on_demand_recording_starts_with_star_2(office, tmp_path):
     call = _talking_call(office, "107", "102", scenario="call_audio_dtmf.xml", hold_ms=4500)
+    _assert_encrypted_recording_of_the_tone(office, call, tmp_path)
+
+
+def test_an_inbound_call_to_a_recording_extension_is_recorded(office, tmp_path):
+    call = _talking_call(office, "carrier", RECORDED_DID, answerer="106")
+    _assert_encrypted_recording_of_the_tone(office, call, tmp_path)
+
+
+def test_a_recording_route_records_its_calls(office, tmp_path):
+    call = _talking_call(office, "101", "11833", answerer="carrier")  # 101 itself does not record
     _assert_encrypted_recording_of_the_tone(office, call, tmp_path)
 
 
