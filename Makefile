@@ -10,7 +10,7 @@ PYTEST  := $(VENV)/bin/pytest
 # OpenSSL to verify the CA's chains, WireGuard (userspace wireguard-go: no kernel module here)
 # in network namespaces with nftables.
 APT_TEST := postgresql sip-tester python3-venv iproute2 procps openssl wireguard-tools wireguard-go \
-            nftables iputils-ping chromium libnss3-tools fdisk cloud-guest-utils
+            nftables iputils-ping chromium libnss3-tools fdisk cloud-guest-utils age
 STAMP   := $(VENV)/.installed
 export PROMTOOL := $(abspath $(VENV))/bin/promtool
 # Debian packages the image build and the image tests use (docs/images.md): mmdebstrap (+eatmydata) for the

@@ -29,6 +29,7 @@ DAEMONS = {
     "outbound": "appliance.callcontrol.outbound",
     "metrics": "appliance.metrics.exporter",
     "sipguard": "appliance.firewall.guard",
+    "recorder": "appliance.recording.recorder",
 }
 
 
@@ -197,6 +198,8 @@ def _ext_add(args, cfg):
         voicemail_pin=args.pin,
         sip_password=args.password,
         outbound_allowed=not args.no_outbound,
+        presentation=args.presentation,
+        recording=args.recording,
     )
 
 
@@ -290,6 +293,7 @@ def _route_add(args, cfg):
         strip_digits=args.strip,
         prepend=args.prepend or "",
         priority=args.priority,
+        record_calls=args.record,
     )
 
 
@@ -363,6 +367,15 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--pin", help="voicemail PIN (generated when omitted)")
     a.add_argument("--password", help="SIP password (generated when omitted)")
     a.add_argument("--no-outbound", action="store_true", help="forbid calls to outside numbers")
+    a.add_argument(
+        "--presentation",
+        choices=["", "extension", "company", "withheld"],
+        default="",
+        help="caller ID shown outside: '' follows the route; withheld always wins (docs/recording.md)",
+    )
+    a.add_argument(
+        "--recording", choices=["off", "always", "on_demand"], default="off", help="record calls (needs recording_key)"
+    )
     _cmd(ext, "list", _ext_list, "list extensions")
     s = _cmd(ext, "show", _ext_show, "show one extension")
     s.add_argument("number")
@@ -415,6 +428,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--strip", type=int, default=0, help="leading digits to remove")
     a.add_argument("--prepend", help="digits to put in front after stripping")
     a.add_argument("--priority", type=int, default=100)
+    a.add_argument("--record", action="store_true", help="record every call (needs the site's recording_key)")
     _cmd(route, "list", _route_list, "list outbound routes")
     _cmd(route, "remove", _route_remove, "remove a route").add_argument("name")
 
@@ -480,6 +494,17 @@ def _parser() -> argparse.ArgumentParser:
 
     add_firewall_commands(_group(sub, "firewall", "nftables firewall: render, check, apply; SIP bans"), _cmd)
     # -- end firewall ----------------------------------------------------------------------------
+
+    # -- recording: encrypted call recordings; handlers and options in appliance/recording/cli.py -----
+    from appliance.recording.cli import add_commands as add_recording_commands
+
+    add_recording_commands(_group(sub, "recording", "call recordings encrypted to the owner's key"), _cmd)
+
+    # -- tracking: per-campaign call statistics; handlers and options in appliance/tracking/cli.py ----
+    from appliance.tracking.cli import add_commands as add_tracking_commands
+
+    add_tracking_commands(_group(sub, "tracking", "call tracking: statistics per campaign tag"), _cmd)
+    # -- end recording, tracking -----------------------------------------------------------------
 
     # -- console: web console and REST API; handlers and options in appliance/console/cli.py -----
     from appliance.console.cli import add_commands as add_console_commands

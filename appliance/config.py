@@ -26,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
         "cert_dir": "/var/lib/appliance/tls",
         "sounds_dir": "/usr/share/freeswitch/sounds",
         "recordings_dir": "/var/lib/appliance/recordings",
+        # FreeSWITCH records here, in RAM (tmpfs); only encrypted copies reach recordings_dir.
+        "recording_staging_dir": "/run/appliance/recordings",
     },
     # freeswitch_dir: where FreeSWITCH writes CDR files; spool_dir: the listener's own spool.
     "cdr": {"spool_dir": "/var/spool/appliance/cdr", "freeswitch_dir": "/var/spool/appliance/fs-cdr"},

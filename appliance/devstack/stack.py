@@ -57,6 +57,7 @@ class Stack:
                 "cert_dir": str(self.workdir / "tls"),
                 "sounds_dir": str(self.workdir / "sounds"),
                 "recordings_dir": str(self.workdir / "recordings"),
+                "recording_staging_dir": str(self.workdir / "recording-staging"),
             },
             "cdr": {"spool_dir": str(self.workdir / "spool"), "freeswitch_dir": str(self.workdir / "fs-cdr")},
         }
@@ -113,6 +114,15 @@ class Stack:
     def start_daemons(self) -> None:
         self.start_listener()
         self.start_outbound()
+        self.start_recorder()
+
+    def start_recorder(self) -> None:
+        fs = self.cfg["freeswitch"]
+        self._daemon(
+            "recorder",
+            *("--esl-port", str(fs["esl_port"]), "--esl-password-file", fs["esl_password_file"], "--dsn", self.dsn),
+            *("--staging-dir", fs["recording_staging_dir"], "--recordings-dir", fs["recordings_dir"]),
+        )
 
     def start_listener(self) -> None:
         fs, cdr = self.cfg["freeswitch"], self.cfg["cdr"]

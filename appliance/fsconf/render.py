@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from appliance.addresses import is_ip, is_network
 from appliance.fsconf.check import ConfigError
-from appliance.model import Extension, OutboundRoute, Snapshot, Trunk, destinations
+from appliance.model import Extension, OutboundRoute, Snapshot, Trunk, destinations, media
 from appliance.model import patterns as dialpatterns
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,9 @@ WITHHELD_VARS = (
     "sip_from_uri=sip:anonymous@anonymous.invalid,sip_from_display=Anonymous}"
 )
 
+# Video between phones: mod_h26x passes H264 through; VP8 needs no module to be relayed.
+VIDEO_CODECS = ("H264", "VP8")
+
 _EXTENSION_RE = re.compile(r"^\d+$")
 _DID_RE = re.compile(r"^\+?\d+$")
 # mod_sofia ignores a gateway whose name does not match ^[\w.-]+$.
@@ -96,9 +99,12 @@ class Runtime:
     recordings_dir: Path = Path("/var/lib/appliance/recordings")
     # FreeSWITCH writes each A-leg's CDR here itself, so no call is lost while a daemon is down.
     cdr_dir: Path = Path("/var/spool/appliance/fs-cdr")
+    # FreeSWITCH records into RAM (tmpfs) only; the recorder daemon encrypts each finished file
+    # to the owner's key into recordings_dir and unlinks the plaintext (docs/recording.md).
+    recording_staging_dir: Path = Path("/run/appliance/recordings")
 
     def __post_init__(self) -> None:
-        for name in ("cert_dir", "sounds_dir", "recordings_dir", "cdr_dir"):
+        for name in ("cert_dir", "sounds_dir", "recordings_dir", "cdr_dir", "recording_staging_dir"):
             object.__setattr__(self, name, Path(getattr(self, name)))
 
 
@@ -182,6 +188,9 @@ def _context(snapshot: Snapshot, runtime: Runtime) -> dict[str, Any]:
         "default_dial_string": DIAL_PREFIX + OWN_CONTACTS,
         "users": _users(snapshot),
         "routes": [_route(r) for r in sorted(snapshot.outbound_routes, key=lambda r: (r.priority, r.name))],
+        # record_session's file: in the RAM staging directory, named by the A-leg (docs/recording.md).
+        "recording_file": f"{runtime.recording_staging_dir}/${{uuid}}.wav",
+        "internal_codecs": _with_video(snapshot.site.codecs),
         "dids": [
             {
                 **dataclasses.asdict(did),
@@ -191,6 +200,13 @@ def _context(snapshot: Snapshot, runtime: Runtime) -> dict[str, Any]:
             for did in snapshot.inbound_numbers
         ],
     }
+
+
+def _with_video(codecs: str) -> str:
+    """Return the codec list with the pass-through video codecs appended unless already listed."""
+    listed = [c.strip() for c in codecs.split(",") if c.strip()]
+    names = {c.split("@", 1)[0].upper() for c in listed}
+    return ",".join(listed + [v for v in VIDEO_CODECS if v not in names])
 
 
 def _trunk_acl(trunks: tuple[Trunk, ...]) -> list[dict[str, str]]:
@@ -265,7 +281,18 @@ def _user_variables(snapshot: Snapshot, ext: Extension) -> list[tuple[str, str]]
         ("appliance_cid_number", ext.caller_id_number or snapshot.site.company_number),
         ("appliance_outbound_allowed", "true" if ext.outbound_allowed else "false"),
         *_outside_call_overrides(ext),
+        *_media_variables(ext),
     ]
+
+
+def _media_variables(ext: Extension) -> list[tuple[str, str]]:
+    """Return the extension's caller-ID presentation and recording mode, when not the defaults."""
+    variables = []
+    if ext.presentation:
+        variables.append(("appliance_presentation", ext.presentation))
+    if ext.recording != "off":
+        variables.append(("appliance_recording", ext.recording))
+    return variables
 
 
 def _outside_call_overrides(ext: Extension) -> list[tuple[str, str]]:
@@ -286,10 +313,21 @@ def _route(route: OutboundRoute) -> dict[str, Any]:
         "trunks": route.trunks,
         "strip_digits": route.strip_digits,
         "presentation": route.presentation,
+        "record_calls": route.record_calls,
         "patterns": [
             {"text": text, "regex": dialpatterns.parse(text).dial_regex(route.strip_digits)} for text in route.patterns
         ],
         "bridge": (WITHHELD_VARS if route.presentation == "withheld" else "") + legs,
+        # One dialplan extension per effective presentation: the caller's own setting
+        # (appliance_presentation from the directory) picks it (appliance.model.media).
+        "variants": [
+            {
+                "presentation": effective,
+                "settings_regex": "" if len(settings) == 4 else "^(" + "|".join(settings) + ")$",
+                "bridge": (WITHHELD_VARS if effective == "withheld" else "") + legs,
+            }
+            for effective, settings in media.presentation_variants(route.presentation)
+        ],
     }
 
 
@@ -341,7 +379,7 @@ def _unsafe_runtime(runtime: Runtime) -> Iterator[str]:
     for name in ("esl_port", "outbound_socket_port"):
         if not 1 <= getattr(runtime, name) <= 65535:
             yield f"runtime.{name}: {getattr(runtime, name)} is not a port number"
-    for name in ("cert_dir", "sounds_dir", "recordings_dir", "cdr_dir"):
+    for name in ("cert_dir", "sounds_dir", "recordings_dir", "cdr_dir", "recording_staging_dir"):
         if not _PATH_RE.match(str(getattr(runtime, name))):
             yield f"runtime.{name}: {str(getattr(runtime, name))!r} must be a plain absolute path"
 

@@ -24,6 +24,7 @@ def runtime(cfg: dict[str, Any]) -> Runtime:
         cert_dir=fs["cert_dir"],
         sounds_dir=fs["sounds_dir"],
         recordings_dir=fs["recordings_dir"],
+        recording_staging_dir=fs.get("recording_staging_dir", "/run/appliance/recordings"),
         cdr_dir=cfg["cdr"]["freeswitch_dir"],
     )
 

@@ -14,6 +14,7 @@ from appliance.model.destinations import DESTINATION_KINDS  # noqa: F401  (re-ex
 MANAGERS = ("ansible", "console")
 DEVICE_KINDS = ("sip_phone", "fxs_gateway")
 PRESENTATIONS = ("extension", "company", "withheld")
+RECORDING_MODES = ("off", "always", "on_demand")  # an extension's call recording (docs/recording.md)
 TRANSPORTS = ("udp", "tcp", "tls")
 
 
@@ -38,6 +39,8 @@ class Site:
     # Toll-fraud guard (docs/firewall.md): defaults for every extension, enforced by FreeSWITCH itself.
     max_outside_calls: int = 2  # concurrent calls out through a trunk, per extension
     outside_routes: str = "*"  # outbound routes an extension may use: "*" (all) or "name,name"
+    # The owner's age (X25519) public key: every recording is encrypted to it (docs/recording.md).
+    recording_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class Extension:
     # Toll-fraud guard overrides: 0 and "" mean the site's max_outside_calls and outside_routes.
     max_outside_calls: int = 0
     outside_routes: str = ""
+    # Caller-ID presentation outside: "" follows the route; a withheld route or extension always wins.
+    presentation: str = ""
+    recording: str = "off"  # one of RECORDING_MODES
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,7 @@ class OutboundRoute:
     priority: int = 100
     managed_by: str = "console"
     id: int | None = None
+    record_calls: bool = False  # record every call through this route (needs site.recording_key)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from appliance.model import (
     Site,
     Snapshot,
     destinations,
+    media,
 )
 from appliance.model import patterns as dialpatterns
 
@@ -72,6 +73,7 @@ def validate(snap: Snapshot) -> list[Problem]:
     problems += _inbound_numbers(snap)
     problems += _routes(snap)
     problems += _outside_call_limits(snap)
+    problems += [Problem(*p) for p in media.problems(snap)]  # presentation per extension, recording
     return problems
 
 

@@ -159,7 +159,7 @@ def test_internal_profile_authenticates_phones_on_the_lan(tree, snapshot):
     assert (p["auth-calls"], p["context"]) == ("true", "public")
     assert (p["accept-blind-reg"], p["accept-blind-auth"]) == ("false", "false")
     assert p["force-register-domain"] == site.domain
-    assert p["inbound-codec-prefs"] == p["outbound-codec-prefs"] == "OPUS,G722,PCMA"
+    assert p["inbound-codec-prefs"] == p["outbound-codec-prefs"] == "OPUS,G722,PCMA,H264,VP8"  # + video
     assert p["dtmf-type"] == "rfc2833"
     assert (p["tls"], p["tls-sip-port"], p["tls-cert-dir"]) == ("true", "5061", "/etc/x/tls")
     assert p["tls-version"] == "tlsv1.2,tlsv1.3"
@@ -246,14 +246,28 @@ def test_routes_are_ordered_by_priority_then_name(tree):
     ]
 
 
+def _number_condition(ext):
+    """Return the destination_number condition of a route's dialplan extension."""
+    return next(c for c in ext.xpath("condition") if c.get("field") == "destination_number")
+
+
 def test_route_needs_outbound_permission_and_matches_its_pattern(tree):
     extensions = parse(tree / "dialplan/default/50_route_0001_emergency.xml").xpath("//extension")
-    assert [e.get("name") for e in extensions] == ["route-emergency-1", "route-emergency-2"]
-    for ext, pattern in zip(extensions, ("112", "110"), strict=True):
-        allowed, number = ext.xpath("condition")
+    # One extension per pattern and effective presentation (appliance.model.media precedence).
+    assert [e.get("name") for e in extensions] == [
+        f"route-emergency-{n}-{p}" for n in (1, 2) for p in ("extension", "company", "withheld")
+    ]
+    own = [e for e in extensions if e.get("name").endswith("-extension")]
+    for ext, pattern in zip(own, ("112", "110"), strict=True):
+        allowed, presentation, number = ext.xpath("condition")
         assert (allowed.get("field"), allowed.get("expression")) == (
             "${appliance_outbound_allowed}",
             "^true$",
+        )
+        # Extensions without their own presentation ("") and those choosing "extension" use the route's.
+        assert (presentation.get("field"), presentation.get("expression")) == (
+            "${appliance_presentation}",
+            "^(|extension)$",
         )
         assert number.get("expression") == parse_pattern(pattern).dial_regex(0)
         data = number.xpath("action/@data")
@@ -266,8 +280,10 @@ def test_route_needs_outbound_permission_and_matches_its_pattern(tree):
 
 
 def test_route_strips_and_prepends_with_company_caller_id(tree):
-    ext = parse(tree / "dialplan/default/50_route_0002_international.xml").xpath("//extension")[0]
-    number = ext.xpath("condition")[1]
+    extensions = parse(tree / "dialplan/default/50_route_0002_international.xml").xpath("//extension")
+    ext = next(e for e in extensions if e.get("name") == "route-international-1-company")
+    assert ext.xpath("condition/@expression")[1] == "^(|company)$"
+    number = _number_condition(ext)
     regex = number.get("expression")
     assert regex == parse_pattern("00X.").dial_regex(2)
     assert re.fullmatch(regex, "004420794601").group(1) == "4420794601"
@@ -279,7 +295,11 @@ def test_route_strips_and_prepends_with_company_caller_id(tree):
 
 
 def test_withheld_route_sends_anonymous_from_and_pai_with_privacy(tree):
-    number = parse(tree / "dialplan/default/50_route_0003_national.xml").xpath("//extension/condition")[1]
+    extensions = parse(tree / "dialplan/default/50_route_0003_national.xml").xpath("//extension")
+    # A withheld route withholds whatever the extension chose: one variant, no presentation condition.
+    assert [e.get("name") for e in extensions] == ["route-national-1-withheld"]
+    assert "${appliance_presentation}" not in extensions[0].xpath("condition/@field")
+    number = _number_condition(extensions[0])
     assert re.fullmatch(number.get("expression"), "03012345678")
     data = number.xpath("action/@data")
     assert "effective_caller_id_number=${appliance_cid_number}" in data  # the real number, for the PAI

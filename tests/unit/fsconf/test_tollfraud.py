@@ -59,8 +59,8 @@ def test_a_guard_refuses_with_403_only_when_the_list_names_neither_the_route_nor
     allowed, number, routes = guard.xpath("condition")
     assert (allowed.get("field"), allowed.get("expression")) == ("${appliance_outbound_allowed}", "^true$")
     assert number.get("expression") == parse(tree / "dialplan/default/50_route_0002_international.xml").xpath(
-        "//condition"
-    )[1].get("expression")
+        '//condition[@field="destination_number"]'
+    )[0].get("expression")
     assert routes.get("field") == "${appliance_outside_routes}"
     assert routes.xpath("action/@application") == ["log", "respond"]
     assert routes.xpath("action/@data")[-1] == "403"
@@ -83,7 +83,7 @@ def test_route_names_with_dots_are_literal_in_the_guard(tmp_path, runtime):
 
 def test_every_route_counts_concurrent_calls_per_extension_before_bridging(tree):
     for path in (tree / "dialplan/default").glob("50_route_*.xml"):
-        for condition in parse(path).xpath("//extension/condition[2]"):
+        for condition in parse(path).xpath('//extension/condition[@field="destination_number"]'):
             apps = condition.xpath("action/@application")
             assert apps[-2:] == ["limit", "bridge"], path
             assert condition.xpath('action[@application="limit"]/@data') == [
