@@ -172,6 +172,13 @@ def certificates(pki_dir: str | Path, clock: Callable[[], datetime]) -> Tile:
         days = s.value / 86400
         state = "bad" if days < CERT_BAD_DAYS else "warn" if days < CERT_WARN_DAYS else "ok"
         text = f"expired {-days:.0f} days ago" if days < 0 else f"{days:.0f} days left"
-        items.append(Item(f"{s.labels['profile']} {s.labels['serial']}", state, text))
+        serial = s.labels["serial"]
+        items.append(
+            Item(
+                f"{s.labels['profile']} {serial[:10]}…" if len(serial) > 12 else f"{s.labels['profile']} {serial}",
+                state,
+                text,
+            )
+        )
     soonest = items[0]
     return Tile("certificates", "Certificates", worst(i.state for i in items), f"soonest: {soonest.text}", items)
