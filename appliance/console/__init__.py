@@ -56,9 +56,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     for module in (auth, dashboard, extensions, trunks, numbers, routes, cdrs, access, api):
         app.register_blueprint(module.bp)
-    from appliance.console import consoleusers, system, webhooks
+    from appliance.console import backups, consoleusers, system, webhooks
 
-    for module in (webhooks, system, consoleusers):  # areas added later: one entry here and one in nav.NAV
+    for module in (webhooks, system, backups, consoleusers):  # areas added later: one entry here and one in nav.NAV
         app.register_blueprint(module.bp)
     nav.init_app(app)
     csrf.exempt(api.bp)  # bearer tokens, never cookies: nothing for a forged cross-site request to ride on
