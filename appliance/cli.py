@@ -30,6 +30,7 @@ DAEMONS = {
     "metrics": "appliance.metrics.exporter",
     "sipguard": "appliance.firewall.guard",
     "recorder": "appliance.recording.recorder",
+    "webhooks": "appliance.webhooks.daemon",
 }
 
 
@@ -511,6 +512,12 @@ def _parser() -> argparse.ArgumentParser:
 
     add_console_commands(_group(sub, "console", "web console and REST API: users, API tokens, HTTPS server"), _cmd)
     # -- end console -----------------------------------------------------------------------------
+
+    # -- backup: the configuration with pg_dump/pg_restore; handlers in appliance/backup/cli.py ----
+    from appliance.backup.cli import add_commands as add_backup_commands
+
+    add_backup_commands(_group(sub, "backup", "back up and restore the configuration (pg_dump/pg_restore)"), _cmd)
+    # -- end backup ------------------------------------------------------------------------------
     return p
 
 

@@ -38,6 +38,10 @@ DEFAULTS: dict[str, Any] = {
     "firewall": {},
     # The local web console and REST API (appliance.console.settings holds its defaults).
     "console": {},
+    # Configuration backups (appliance.backup): where `appliance backup create` writes them.
+    "backup": {"dir": "/var/lib/appliance/backups"},
+    # Signed webhooks for call events (appliance.webhooks.daemon holds its defaults).
+    "webhooks": {},
     # The Prometheus exporter; listen_address "tunnel" means the WireGuard address (appliance.metrics).
     "metrics": {
         "listen_address": "127.0.0.1",

@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from appliance import config as configuration
 from appliance import secrets
-from appliance.console import db, freeswitch, passwords, security
+from appliance.console import db, freeswitch, nav, passwords, security
 from appliance.console.clock import system_now
 from appliance.console.limiter import SignInLimiter
 from appliance.console.settings import settings
@@ -56,6 +56,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     for module in (auth, dashboard, extensions, trunks, numbers, routes, cdrs, access, api):
         app.register_blueprint(module.bp)
+    from appliance.console import backups, consoleusers, system, webhooks
+
+    for module in (webhooks, system, backups, consoleusers):  # areas added later: one entry here and one in nav.NAV
+        app.register_blueprint(module.bp)
+    nav.init_app(app)
     csrf.exempt(api.bp)  # bearer tokens, never cookies: nothing for a forged cross-site request to ride on
     app.add_template_filter(_utc, "utc")
     _register_errors(app)

@@ -213,3 +213,7 @@ def _int_arg(name: str, default: int, low: int, high: int, errors: dict[str, str
     if not low <= value <= high:
         errors[name] = f"must be between {low} and {high}"
     return value
+
+
+# Routes of other areas, added to this blueprint before it is registered (one line each).
+from appliance.console import webhooks_api  # noqa: E402, F401

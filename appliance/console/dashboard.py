@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, render_template
 
-from appliance.console import chart, clock, objects
+from appliance.console import chart, clock, healthview, objects
 from appliance.console.db import get_conn
 from appliance.console.freeswitch import LiveState, live_state
 from appliance.model import Snapshot
@@ -34,6 +34,7 @@ def index() -> Any:
             "routes": len(snap.outbound_routes),
         },
         live=live,
+        health=healthview.tiles(snap),
         registered=_registered(snap, live),
         day_chart=chart.svg(day, "Calls per hour, last 24 hours (UTC)"),
         week_chart=chart.svg(week, "Calls per day, last 7 days (UTC)"),

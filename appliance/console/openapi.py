@@ -281,6 +281,10 @@ def document() -> dict[str, Any]:
         schemas.update(_object_schemas(kind))
         paths.update(_object_paths(kind))
     paths.update(_cdr_paths())
+    from appliance.console import webhooks_api
+
+    schemas.update(webhooks_api.schemas())
+    paths.update(webhooks_api.paths(API, _ref, _json, _errors))
     paths[f"{API}/openapi.json"] = {
         "get": {
             "operationId": "openapi",

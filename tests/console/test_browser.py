@@ -172,3 +172,117 @@ def test_sign_in_change_password_create_extension_export_cdrs(console_url, brows
         assert {r["tracking_tag"] for r in rows} == {"spring-flyer"}
         browser.close()
     assert problems == []
+
+
+# -- with a real FreeSWITCH: a phone registers the extension the admin just made -------------------
+@pytest.fixture
+def live_office(pg_cluster, tmp_path):
+    """Return a running office (real FreeSWITCH, the daemons); skipped with one line without FreeSWITCH."""
+    from appliance.devstack.freeswitch import NOT_FOUND, find_freeswitch
+    from tests.conftest import new_database
+    from tests.harness import sipp
+    from tests.harness.office import Office
+
+    if find_freeswitch() is None:
+        pytest.skip(f"{NOT_FOUND}: browser test with a registering phone skipped")
+    if not sipp.available():
+        pytest.skip("sipp not installed (apt-get install sip-tester): browser test with a registering phone skipped")
+    office = Office(tmp_path / "office", new_database(pg_cluster))
+    office.populate()
+    try:
+        yield office.start()
+    finally:
+        office.close()
+
+
+@pytest.fixture
+def live_console_url(live_office, pki):
+    """Serve the console beside the office's FreeSWITCH (changes applied at once, live dashboard)."""
+    import copy
+
+    from appliance import config as configuration
+    from appliance.store.db import connect
+
+    cfg = copy.deepcopy(configuration.DEFAULTS)
+    for section, values in live_office.cfg.items():
+        cfg.setdefault(section, {}).update(values)
+    cfg["pki"]["dir"] = str(pki[1])
+    app_config = {
+        **console_config(live_office.dsn, system_now),
+        "APPLIANCE_CONFIG": cfg,
+        "FREESWITCH_LIVE": True,
+        "ESL_TIMEOUT": 10.0,
+        "TESTING": False,
+    }
+    app = create_app(app_config)
+    with connect(live_office.dsn, autocommit=True) as conn:
+        make_user(conn, "admin", FIRST_BOOT, must_change=True)
+    srv = server(app, "127.0.0.1", 0, lambda: pki_files(pki[1]))
+    thread = threading.Thread(target=srv.serve_forever, name="console-https-live", daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+    thread.join(10)
+    app.extensions["console_freeswitch"].shutdown()
+
+
+def test_new_extension_registers_and_its_call_is_exported(live_office, live_console_url, browser_home):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    url = live_console_url
+    problems: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, env={"HOME": str(browser_home)})
+        context = browser.new_context(accept_downloads=True)
+        page = context.new_page()
+        page.set_default_timeout(60_000)  # saving an extension reloads FreeSWITCH before the answer
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+
+        page.goto(url + "/")
+        page.fill("#username", "admin")
+        page.fill("#password", FIRST_BOOT)
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(url + "/auth/password")
+        page.fill("#current", FIRST_BOOT)
+        page.fill("#new", NEW_PASSWORD)
+        page.fill("#confirm", NEW_PASSWORD)
+        page.click("button:has-text('Change password')")
+        page.wait_for_url(url + "/")
+        assert "150" not in page.inner_text("main")
+
+        page.click("nav >> text=Extensions")
+        page.click("text=New extension")
+        page.fill("#number", "150")
+        page.fill("#name", "Carol Reception")
+        page.click("button:has-text('Save')")
+        page.wait_for_url(url + "/extensions/150")
+        flash = page.inner_text(".flash")
+        assert "Extension 150 saved; configuration applied (release" in flash, flash
+
+        # A desk phone registers the new account through the real FreeSWITCH: the configuration
+        # the console just applied is what lets it in.
+        registered = live_office.register("150")
+        assert registered.ok and registered.received("SIP/2.0 200"), registered.explain()
+        page.click("nav >> text=Dashboard")
+        registrations = page.inner_text("#registrations")
+        assert "extension 150 (Carol Reception)" in registrations, registrations
+        assert page.get_attribute("#health-trunks", "data-state") == "ok"  # the office's carrier gateway
+        page.screenshot(path=ARTIFACTS / "07-dashboard-registered.png", full_page=True)
+
+        # The new extension calls a desk phone; the CDR the listener writes is in the export.
+        desk = live_office.phone("desk101-1")
+        call = live_office.call("150", "101")
+        assert call.ok, call.explain()
+        assert desk.wait(timeout=30).ok
+        live_office.cdr_of(call)
+        page.click("nav >> text=Calls")
+        assert "150" in page.inner_text("#cdrs")
+        page.screenshot(path=ARTIFACTS / "08-calls-live.png", full_page=True)
+        with page.expect_download() as download_info:
+            page.click("#export")
+        target = ARTIFACTS / "cdrs-export-live.csv"
+        download_info.value.save_as(target)
+        rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
+        assert [(r["caller_number"], r["destination"], r["call_type"]) for r in rows] == [("150", "101", "internal")]
+        browser.close()
+    assert problems == []
