@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
         "cert_dir": "/var/lib/appliance/tls",
         "sounds_dir": "/usr/share/freeswitch/sounds",
         "recordings_dir": "/var/lib/appliance/recordings",
+        "voicemail_dir": "/var/lib/appliance/voicemail",
     },
     # freeswitch_dir: where FreeSWITCH writes CDR files; spool_dir: the listener's own spool.
     "cdr": {"spool_dir": "/var/spool/appliance/cdr", "freeswitch_dir": "/var/spool/appliance/fs-cdr"},

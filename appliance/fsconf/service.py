@@ -25,6 +25,7 @@ def runtime(cfg: dict[str, Any]) -> Runtime:
         sounds_dir=fs["sounds_dir"],
         recordings_dir=fs["recordings_dir"],
         cdr_dir=cfg["cdr"]["freeswitch_dir"],
+        voicemail_dir=fs.get("voicemail_dir", "/var/lib/appliance/voicemail"),
     )
 
 

@@ -72,6 +72,9 @@ def validate(snap: Snapshot) -> list[Problem]:
     problems += _inbound_numbers(snap)
     problems += _routes(snap)
     problems += _outside_call_limits(snap)
+    from appliance.model.calls_validate import validate_calls  # imports this module
+
+    problems += validate_calls(snap)
     return problems
 
 
