@@ -222,6 +222,7 @@ def test_extension_dialplan(tree, snapshot):
     )
     assert classify.xpath("action/@data") == ["appliance_call_type=internal"]
     assert body.xpath("action/@data") == [
+        "appliance_landed=extension-1002",  # where the call landed, for the CDR (docs/pbx-features.md)
         "appliance_extension=1002",
         "call_timeout=25",
         "hangup_after_bridge=true",
