@@ -22,7 +22,13 @@ REASONS = (
     ("no_answer", ("NO_ANSWER", "NO_USER_RESPONSE", "ALLOTTED_TIMEOUT"), "on_no_answer"),
     (
         "unreachable",
-        ("USER_NOT_REGISTERED", "SUBSCRIBER_ABSENT", "DESTINATION_OUT_OF_ORDER", "RECOVERY_ON_TIMER_EXPIRE"),
+        (
+            "USER_NOT_REGISTERED",
+            "SUBSCRIBER_ABSENT",
+            "DESTINATION_OUT_OF_ORDER",
+            "RECOVERY_ON_TIMER_EXPIRE",
+            "NORMAL_TEMPORARY_FAILURE",  # what a fork of unregistered and failing contacts reports
+        ),
         "on_no_answer",
     ),
 )
