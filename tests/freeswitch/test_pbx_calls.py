@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from appliance.devstack.net import free_port
 from appliance.store.calls import CallsStore
 from appliance.store.db import connect
-from appliance.devstack.net import free_port
 from tests.conftest import new_database
 from tests.harness.office import CARRIER_CALLER, DID, Office
 
