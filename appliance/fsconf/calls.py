@@ -72,7 +72,11 @@ def posix_rule(zone: str) -> str:
     footer = data.rstrip(b"\n").rsplit(b"\n", 1)[-1].decode("ascii")
     if not footer or not data.startswith(b"TZif"):
         raise ValueError(f"timezone {zone!r}: {ZONEINFO / zone} has no POSIX rule")
-    return footer
+    # FreeSWITCH's rule parser (switch_time.c getzname) knows only alphabetic zone names, not the
+    # quoted numeric ones ("<-02>2", "<+0530>-5:30"): it would read such a rule as UTC. The names
+    # are labels only, so quoted ones become plain letters.
+    names = iter(("STD", "DST"))
+    return re.sub(r"<[^>]*>", lambda _m: next(names, "DST"), footer)
 
 
 def unsafe_values(snapshot: Snapshot) -> Iterator[str]:
