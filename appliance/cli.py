@@ -441,6 +441,11 @@ def _parser() -> argparse.ArgumentParser:
         "--no-reload", action="store_true", help="swap the files only (FreeSWITCH not running)"
     )
 
+    # PBX features part 1 (docs/pbx-features.md): forward, schedule, voicemail.
+    from appliance.cli_calls import add_commands as add_call_commands
+
+    add_call_commands(sub, _group, _cmd)
+
     sub.add_parser("daemon", help=f"run a daemon: {', '.join(DAEMONS)} (options after its name)")
 
     cdr = _group(sub, "cdr", "call detail records")

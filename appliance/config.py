@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
         "recordings_dir": "/var/lib/appliance/recordings",
         # FreeSWITCH records here, in RAM (tmpfs); only encrypted copies reach recordings_dir.
         "recording_staging_dir": "/run/appliance/recordings",
+        "voicemail_dir": "/var/lib/appliance/voicemail",
     },
     # freeswitch_dir: where FreeSWITCH writes CDR files; spool_dir: the listener's own spool.
     "cdr": {"spool_dir": "/var/spool/appliance/cdr", "freeswitch_dir": "/var/spool/appliance/fs-cdr"},

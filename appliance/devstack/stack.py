@@ -58,6 +58,7 @@ class Stack:
                 "sounds_dir": str(self.workdir / "sounds"),
                 "recordings_dir": str(self.workdir / "recordings"),
                 "recording_staging_dir": str(self.workdir / "recording-staging"),
+                "voicemail_dir": str(self.workdir / "voicemail"),
             },
             "cdr": {"spool_dir": str(self.workdir / "spool"), "freeswitch_dir": str(self.workdir / "fs-cdr")},
         }
@@ -90,6 +91,8 @@ class Stack:
         if binary is None:
             raise RuntimeError(NOT_FOUND)
         self.apply(reload=False)
+        # mod_voicemail keeps its message index there and needs the directory (tmpfiles makes it on a box).
+        Path(self.cfg["freeswitch"]["voicemail_dir"]).mkdir(parents=True, exist_ok=True)
         self.fs = FreeSwitchProcess(
             binary, Path(self.cfg["freeswitch"]["conf_root"]) / "current", self.workdir / "fs", self.ports["esl"]
         )

@@ -25,6 +25,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from appliance.addresses import is_ip, is_network
+from appliance.fsconf import calls as pbx_calls
 from appliance.fsconf.check import ConfigError
 from appliance.model import Extension, OutboundRoute, Snapshot, Trunk, destinations, media
 from appliance.model import patterns as dialpatterns
@@ -102,9 +103,11 @@ class Runtime:
     # FreeSWITCH records into RAM (tmpfs) only; the recorder daemon encrypts each finished file
     # to the owner's key into recordings_dir and unlinks the plaintext (docs/recording.md).
     recording_staging_dir: Path = Path("/run/appliance/recordings")
+    # Voicemail messages, greetings and their index, on the encrypted data volume (docs/pbx-features.md).
+    voicemail_dir: Path = Path("/var/lib/appliance/voicemail")
 
     def __post_init__(self) -> None:
-        for name in ("cert_dir", "sounds_dir", "recordings_dir", "cdr_dir", "recording_staging_dir"):
+        for name in ("cert_dir", "sounds_dir", "recordings_dir", "cdr_dir", "recording_staging_dir", "voicemail_dir"):
             object.__setattr__(self, name, Path(getattr(self, name)))
 
 
@@ -173,10 +176,11 @@ def _outputs(env: Environment, snapshot: Snapshot, context: dict[str, Any]) -> I
         yield "dialplan/default/_route.xml.j2", rel, {"route": route}
     for did in context["dids"]:
         yield "dialplan/public/_did.xml.j2", f"dialplan/public/{did['digits']}.xml", {"did": did}
+    yield from pbx_calls.outputs(snapshot, context)
 
 
 def _context(snapshot: Snapshot, runtime: Runtime) -> dict[str, Any]:
-    return {
+    return pbx_calls.context(snapshot) | {
         "site": snapshot.site,
         "runtime": runtime,
         "tls_ciphers": TLS_CIPHERS,
@@ -267,6 +271,7 @@ def _users(snapshot: Snapshot) -> list[dict[str, Any]]:
                     "dial_string": "",
                     # Same variables as the extension: a call from this line is that extension's.
                     "variables": [*_user_variables(snapshot, ext), ("appliance_device", dev.name)],
+                    "mwi_account": pbx_calls.mwi_account(snapshot, ext.number),
                 }
             )
     return users
@@ -345,6 +350,7 @@ def _unsafe_values(snapshot: Snapshot, runtime: Runtime) -> Iterator[str]:
     yield from _unsafe_runtime(runtime)
     yield from _unsafe_names(snapshot)
     yield from _dangling(snapshot)
+    yield from pbx_calls.unsafe_values(snapshot)
 
 
 def _unsafe_text(snapshot: Snapshot) -> Iterator[str]:
@@ -379,7 +385,7 @@ def _unsafe_runtime(runtime: Runtime) -> Iterator[str]:
     for name in ("esl_port", "outbound_socket_port"):
         if not 1 <= getattr(runtime, name) <= 65535:
             yield f"runtime.{name}: {getattr(runtime, name)} is not a port number"
-    for name in ("cert_dir", "sounds_dir", "recordings_dir", "cdr_dir", "recording_staging_dir"):
+    for name in ("cert_dir", "sounds_dir", "recordings_dir", "cdr_dir", "recording_staging_dir", "voicemail_dir"):
         if not _PATH_RE.match(str(getattr(runtime, name))):
             yield f"runtime.{name}: {str(getattr(runtime, name))!r} must be a plain absolute path"
 

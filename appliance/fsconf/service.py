@@ -26,6 +26,7 @@ def runtime(cfg: dict[str, Any]) -> Runtime:
         recordings_dir=fs["recordings_dir"],
         recording_staging_dir=fs.get("recording_staging_dir", "/run/appliance/recordings"),
         cdr_dir=cfg["cdr"]["freeswitch_dir"],
+        voicemail_dir=fs.get("voicemail_dir", "/var/lib/appliance/voicemail"),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from appliance.model.calls import ForwardRule, Mailbox, Schedule
 from appliance.model.destinations import DESTINATION_KINDS  # noqa: F401  (re-exported)
 
 MANAGERS = ("ansible", "console")
@@ -41,6 +42,8 @@ class Site:
     outside_routes: str = "*"  # outbound routes an extension may use: "*" (all) or "name,name"
     # The owner's age (X25519) public key: every recording is encrypted to it (docs/recording.md).
     recording_key: str = ""
+    # PBX features (docs/pbx-features.md): the zone business-hours schedules are read in.
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,19 @@ class Snapshot:
     trunks: tuple[Trunk, ...] = ()
     inbound_numbers: tuple[InboundNumber, ...] = ()
     outbound_routes: tuple[OutboundRoute, ...] = ()
+    # PBX features part 1 (appliance/model/calls.py).
+    forward_rules: tuple[ForwardRule, ...] = ()
+    schedules: tuple[Schedule, ...] = ()
+    mailboxes: tuple[Mailbox, ...] = ()
 
     def extension(self, number: str) -> Extension | None:
         return next((e for e in self.extensions if e.number == number), None)
 
     def trunk(self, name: str) -> Trunk | None:
         return next((t for t in self.trunks if t.name == name), None)
+
+    def mailbox(self, extension: str) -> Mailbox | None:
+        return next((m for m in self.mailboxes if m.extension == extension), None)
+
+    def schedule(self, name: str) -> Schedule | None:
+        return next((s for s in self.schedules if s.name == name), None)

@@ -45,7 +45,7 @@ def _named(attribute: str) -> Callable[[Snapshot, str], bool]:
 # kind -> does an object of that kind with this value exist in the snapshot?
 EXISTS: dict[str, Callable[[Snapshot, str], bool]] = {
     "extension": _extension,
-    "voicemail": _extension,
+    "voicemail": lambda snap, value: snap.mailbox(value) is not None,
     "group": _named("groups"),
     "queue": _named("queues"),
     "ivr": _named("ivrs"),

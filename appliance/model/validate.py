@@ -74,6 +74,9 @@ def validate(snap: Snapshot) -> list[Problem]:
     problems += _routes(snap)
     problems += _outside_call_limits(snap)
     problems += [Problem(*p) for p in media.problems(snap)]  # presentation per extension, recording
+    from appliance.model.calls_validate import validate_calls  # imports this module
+
+    problems += validate_calls(snap)
     return problems
 
 

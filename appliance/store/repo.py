@@ -33,7 +33,11 @@ def load_snapshot(conn: psycopg.Connection) -> Snapshot:
     with _transaction(conn):
         site = Site(**{k: v for k, v in conn.execute("SELECT * FROM site").fetchone().items() if k != "id"})
         extensions = tuple(Extension(**r) for r in conn.execute("SELECT * FROM extensions ORDER BY number"))
-        return Snapshot(site, extensions, _devices(conn), _trunks(conn), _numbers(conn), _routes(conn))
+        from appliance.store.calls import load_calls  # subclasses this module's Store
+
+        return Snapshot(
+            site, extensions, _devices(conn), _trunks(conn), _numbers(conn), _routes(conn), **load_calls(conn)
+        )
 
 
 def _devices(conn: psycopg.Connection) -> tuple[Device, ...]:

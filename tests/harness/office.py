@@ -94,13 +94,23 @@ class Office(Stack):
             name=f"register-{user}-{time.monotonic_ns()}",
         ).run()
 
-    def phone(self, username: str, calls: int = 1) -> Sipp:
-        """Register an account (from the same port each time), then answer calls on that port."""
+    def phone(self, username: str, calls: int = 1, scenario: str = "phone.xml") -> Sipp:
+        """Register an account (from the same port each time), then answer calls on that port.
+
+        scenario: phone.xml answers, busy.xml answers 486 Busy, ring.xml rings until cancelled.
+        """
         port = self._phone_ports.setdefault(username, free_port())
         result = self.register(username, port=port)
         assert result.ok and result.received("SIP/2.0 200"), result.explain()
+        # phone.xml also answers message-waiting NOTIFYs, which sipp counts as calls: it stops itself
+        # after `calls` answered INVITEs, so -m only bounds the total.
         return self.sipp(
-            "answer.xml", self.ports["sip"], local_port=port, calls=calls, name=f"phone-{username}-{port}"
+            scenario,
+            self.ports["sip"],
+            local_port=port,
+            calls=1000,
+            keys={"answers": str(calls)},
+            name=f"phone-{username}-{port}-{time.monotonic_ns()}",
         ).start()
 
     def carrier(self, calls: int = 1) -> Sipp:

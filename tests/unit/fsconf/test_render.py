@@ -16,7 +16,7 @@ from .conftest import ESL_PASSWORD, office, parse
 MODULES = [
     "mod_console", "mod_logfile", "mod_event_socket", "mod_json_cdr", "mod_sofia", "mod_loopback", "mod_commands",
     "mod_dptools", "mod_hash", "mod_expr", "mod_dialplan_xml", "mod_opus", "mod_h26x", "mod_sndfile",
-    "mod_native_file", "mod_tone_stream",
+    "mod_native_file", "mod_tone_stream", "mod_voicemail", "mod_flite",
 ]  # fmt: skip
 
 
@@ -222,6 +222,7 @@ def test_extension_dialplan(tree, snapshot):
     )
     assert classify.xpath("action/@data") == ["appliance_call_type=internal"]
     assert body.xpath("action/@data") == [
+        "appliance_landed=extension-1002",  # where the call landed, for the CDR (docs/pbx-features.md)
         "appliance_extension=1002",
         "call_timeout=25",
         "hangup_after_bridge=true",
