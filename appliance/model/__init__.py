@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from appliance.model.destinations import DESTINATION_KINDS  # noqa: F401  (re-exported)
+from appliance.model.menus import Ivr, IvrOption, Queue, RingGroup  # noqa: F401  (re-exported)
 
 MANAGERS = ("ansible", "console")
 DEVICE_KINDS = ("sip_phone", "fxs_gateway")
@@ -126,6 +127,10 @@ class Snapshot:
     trunks: tuple[Trunk, ...] = ()
     inbound_numbers: tuple[InboundNumber, ...] = ()
     outbound_routes: tuple[OutboundRoute, ...] = ()
+    # IVR menus, ring groups, call queues (appliance.model.menus)
+    ivrs: tuple[Ivr, ...] = ()
+    groups: tuple[RingGroup, ...] = ()
+    queues: tuple[Queue, ...] = ()
 
     def extension(self, number: str) -> Extension | None:
         return next((e for e in self.extensions if e.number == number), None)

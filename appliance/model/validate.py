@@ -72,6 +72,9 @@ def validate(snap: Snapshot) -> list[Problem]:
     problems += _inbound_numbers(snap)
     problems += _routes(snap)
     problems += _outside_call_limits(snap)
+    from appliance.model.menus_check import menu_problems  # imports Problem from here
+
+    problems += menu_problems(snap)
     return problems
 
 

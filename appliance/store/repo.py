@@ -33,7 +33,7 @@ def load_snapshot(conn: psycopg.Connection) -> Snapshot:
     with _transaction(conn):
         site = Site(**{k: v for k, v in conn.execute("SELECT * FROM site").fetchone().items() if k != "id"})
         extensions = tuple(Extension(**r) for r in conn.execute("SELECT * FROM extensions ORDER BY number"))
-        return Snapshot(site, extensions, _devices(conn), _trunks(conn), _numbers(conn), _routes(conn))
+        return Snapshot(site, extensions, _devices(conn), _trunks(conn), _numbers(conn), _routes(conn), **_menus(conn))
 
 
 def _devices(conn: psycopg.Connection) -> tuple[Device, ...]:
@@ -73,6 +73,12 @@ def _routes(conn: psycopg.Connection) -> tuple[OutboundRoute, ...]:
         OutboundRoute(**{**r, "patterns": tuple(r["patterns"]), "trunks": tuple(trunks.get(r["id"], ()))})
         for r in conn.execute("SELECT * FROM outbound_routes ORDER BY priority, name")
     )
+
+
+def _menus(conn: psycopg.Connection) -> dict[str, tuple]:
+    from appliance.store import menus  # menus.py imports this module for Store
+
+    return menus.load(conn)
 
 
 @contextlib.contextmanager
