@@ -24,6 +24,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from appliance.fsconf import menus_render
 from appliance.fsconf.check import ConfigError
 from appliance.model import Extension, OutboundRoute, Snapshot, Trunk, destinations
 from appliance.model import patterns as dialpatterns
@@ -166,10 +167,12 @@ def _outputs(env: Environment, snapshot: Snapshot, context: dict[str, Any]) -> I
         yield "dialplan/default/_route.xml.j2", rel, {"route": route}
     for did in context["dids"]:
         yield "dialplan/public/_did.xml.j2", f"dialplan/public/{did['digits']}.xml", {"did": did}
+    yield from menus_render.outputs(context)  # IVR menus, ring groups, queues (docs/pbx-menus.md)
 
 
 def _context(snapshot: Snapshot, runtime: Runtime) -> dict[str, Any]:
     return {
+        **menus_render.context(snapshot),  # IVR menus, ring groups, queues, parking
         "site": snapshot.site,
         "runtime": runtime,
         "tls_ciphers": TLS_CIPHERS,

@@ -39,6 +39,8 @@ class Site:
     # Toll-fraud guard (docs/firewall.md): defaults for every extension, enforced by FreeSWITCH itself.
     max_outside_calls: int = 2  # concurrent calls out through a trunk, per extension
     outside_routes: str = "*"  # outbound routes an extension may use: "*" (all) or "name,name"
+    # Call parking (docs/pbx-menus.md): a parked call rings back the phone that parked it after this.
+    park_timeout_seconds: int = 60
 
 
 @dataclass(frozen=True)

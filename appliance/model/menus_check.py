@@ -31,6 +31,8 @@ def menu_problems(snap: Snapshot) -> list[Problem]:
     for queue in snap.queues:
         problems += _queue(snap, queue)
     problems += _names(snap)
+    if not 5 <= snap.site.park_timeout_seconds <= 3600:
+        problems.append(Problem("site", "park_timeout_seconds", f"{snap.site.park_timeout_seconds} must be 5 to 3600"))
     problems += _fallback_loops(snap)
     return problems
 

@@ -53,3 +53,6 @@ CREATE TABLE queues (
     overflow           text    NOT NULL DEFAULT '',
     managed_by         text    NOT NULL DEFAULT 'console' CHECK (managed_by IN ('ansible', 'console'))
 );
+
+-- Call parking: after this long a parked call rings back the phone that parked it.
+ALTER TABLE site ADD COLUMN park_timeout_seconds integer NOT NULL DEFAULT 60;
