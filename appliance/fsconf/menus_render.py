@@ -103,13 +103,15 @@ def _ivr(snapshot: Snapshot, ivr: Ivr) -> dict[str, Any]:
 
 
 def _group(snapshot: Snapshot, group: RingGroup) -> dict[str, Any]:
-    domain = snapshot.site.domain
+    # Every registration of each member, spelled out: inside a multi-leg bridge FreeSWITCH's user/
+    # endpoint would ring only the first contact of the user's dial string (the extension's own).
+    contacts = {m: _contacts(snapshot, m) for m in group.members}
     if group.strategy == "sequential":
-        # Each member rings for ring_seconds in turn; an unregistered one is skipped at once.
-        dial = "|".join(f"[leg_timeout={group.ring_seconds}]user/{m}@{domain}" for m in group.members)
+        # Each member (all its phones at once) rings for ring_seconds in turn; unregistered ones are skipped.
+        dial = "|".join(",".join(f"[leg_timeout={group.ring_seconds}]{c}" for c in contacts[m]) for m in group.members)
         total = group.ring_seconds * len(group.members)
     else:
-        dial = ",".join(f"user/{m}@{domain}" for m in group.members)
+        dial = ",".join(c for m in group.members for c in contacts[m])
         total = group.ring_seconds
     return {
         "name": group.name,
@@ -120,6 +122,12 @@ def _group(snapshot: Snapshot, group: RingGroup) -> dict[str, Any]:
         "ring_seconds": group.ring_seconds,
         "fallback": _transfer(group.fallback_kind, group.fallback),
     }
+
+
+def _contacts(snapshot: Snapshot, extension: str) -> list[str]:
+    domain = snapshot.site.domain
+    users = [extension] + [ln.sip_username for d in snapshot.devices for ln in d.lines if ln.extension == extension]
+    return [f"${{sofia_contact(*/{u}@{domain})}}" for u in users]
 
 
 def _queue(snapshot: Snapshot, queue: Queue, domain: str) -> dict[str, Any]:

@@ -160,9 +160,32 @@ def _dial_in(
     ).start()
 
 
+def _port(office: Office, username: str) -> int:
+    """Return the account's phone port, stopping whatever phone an earlier test left on it."""
+    port = office._phone_ports.setdefault(username, sipp_harness.free_port())
+    for sipp in office.sipps:
+        if sipp.local_port == port:
+            sipp.stop()
+    return port
+
+
+def _reachable(office: Office, username: str) -> None:
+    """Wait until FreeSWITCH's registration table (written asynchronously) knows the phone's contact."""
+    deadline = time.monotonic() + 5
+    while "error/" in office.esl(f"sofia_contact */{username}@office.test") and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _phone(office: Office, username: str) -> Sipp:
+    _port(office, username)
+    phone = office.phone(username)
+    _reachable(office, username)
+    return phone
+
+
 def _ringing_phone(office: Office, username: str) -> Sipp:
     """Register an account, then let it ring without ever answering."""
-    port = office._phone_ports.setdefault(username, sipp_harness.free_port())
+    port = _port(office, username)
     assert office.register(username, port=port).ok
     return office.sipp(
         "ring.xml", office.ports["sip"], local_port=port, name=f"ring-{username}-{time.monotonic_ns()}"
@@ -199,7 +222,7 @@ def _nobody_else(*phones: Sipp) -> None:
 
 
 def test_ivr_option_keyed_as_rfc2833_reaches_its_extension(office):
-    alice, bob = office.phone("desk101-1"), office.phone("ata1-1")
+    alice, bob = _phone(office, "desk101-1"), _phone(office, "ata1-1")
     caller = _dial_in(office, DID_IVR, "1", "rfc2833").wait()
     _answered(caller, alice)
     _nobody_else(bob)
@@ -208,7 +231,7 @@ def test_ivr_option_keyed_as_rfc2833_reaches_its_extension(office):
 
 
 def test_ivr_option_keyed_as_sip_info_reaches_its_extension(office):
-    alice, bob = office.phone("desk101-1"), office.phone("ata1-1")
+    alice, bob = _phone(office, "desk101-1"), _phone(office, "ata1-1")
     caller = _dial_in(office, DID_IVR, "2", "info").wait()
     _answered(caller, bob)
     _nobody_else(alice)
@@ -216,7 +239,7 @@ def test_ivr_option_keyed_as_sip_info_reaches_its_extension(office):
 
 
 def test_ivr_dial_by_extension(office):
-    alice, carol = office.phone("desk101-1"), office.phone("ata1-2")
+    alice, carol = _phone(office, "desk101-1"), _phone(office, "ata1-2")
     caller = _dial_in(office, DID_IVR, "103", "rfc2833").wait()
     _answered(caller, carol)
     _nobody_else(alice)
@@ -224,7 +247,7 @@ def test_ivr_dial_by_extension(office):
 
 
 def test_ivr_sub_menu(office):
-    alice, bob = office.phone("desk101-1"), office.phone("ata1-1")
+    alice, bob = _phone(office, "desk101-1"), _phone(office, "ata1-1")
     caller = _dial_in(office, DID_IVR, "4 1", "rfc2833").wait()  # 4: the sub-menu, then its 1: extension 102
     _answered(caller, bob)
     _nobody_else(alice)
@@ -234,9 +257,120 @@ def test_ivr_sub_menu(office):
 
 @pytest.mark.parametrize(("digits", "exit_status"), [("9", "failure"), ("", "timeout")])
 def test_ivr_invalid_entry_or_silence_goes_to_the_fallback(office, digits, exit_status):
-    alice, carol = office.phone("desk101-1"), office.phone("ata1-2")
+    alice, carol = _phone(office, "desk101-1"), _phone(office, "ata1-2")
     caller = _dial_in(office, DID_IVR, digits, "rfc2833", hold_ms=5000).wait()
     _answered(caller, carol)
     _nobody_else(alice)
     cdr = office.cdr_of(caller)
     assert cdr["extension"] == "103" and cdr["variables"]["appliance_ivr_exit"] == exit_status, cdr["variables"]
+
+
+# -- ring groups -------------------------------------------------------------------------------------
+
+
+def test_simultaneous_group_rings_everyone_at_once_then_the_fallback(office):
+    alice, bob, carol = _ringing_phone(office, "desk101-1"), _ringing_phone(office, "ata1-1"), _phone(office, "ata1-2")
+    caller = _dial_in(office, DID_SIM, wait_ms=RING_S * 1000 + 1500).wait()
+    _answered(caller, carol)
+    rang = {name: phone.wait(timeout=10) for name, phone in (("alice", alice), ("bob", bob))}
+    assert all(r.received("INVITE") and r.received("CANCEL") for r in rang.values()), rang
+    t_alice, t_bob, t_carol = _invite_time(alice), _invite_time(bob), _invite_time(carol)
+    assert abs(t_alice - t_bob) < 1.0, (t_alice, t_bob)
+    assert RING_S - 0.5 <= t_carol - t_alice <= RING_S + 3, (t_alice, t_carol)
+    cdr = office.cdr_of(caller)
+    assert cdr["extension"] == "103" and cdr["variables"]["appliance_path"].startswith("/group-sales")
+
+
+def test_sequential_group_rings_one_after_another(office):
+    alice, bob = _ringing_phone(office, "desk101-1"), _phone(office, "ata1-1")
+    caller = _dial_in(office, DID_SEQ, wait_ms=RING_S * 1000 + 1500).wait()
+    _answered(caller, bob)
+    assert alice.wait(timeout=10).received("CANCEL")
+    t_alice, t_bob = _invite_time(alice), _invite_time(bob)
+    assert RING_S - 0.5 <= t_bob - t_alice <= RING_S + 3, (t_alice, t_bob)
+    assert office.cdr_of(caller)["variables"]["appliance_target"] == "group-line"
+
+
+# -- queues ------------------------------------------------------------------------------------------
+
+
+def test_queue_overflows_to_its_destination_after_the_wait(office):
+    bob, carol = _phone(office, "ata1-1"), _phone(office, "ata1-2")
+    started = time.monotonic()
+    caller = _dial_in(office, DID_QUEUE, wait_ms=9000).wait()
+    _answered(caller, carol)
+    _nobody_else(bob)  # 102 is an agent of this queue but never logged in
+    assert _invite_time(carol) - (time.time() - (time.monotonic() - started)) >= 6 - 0.5
+    cdr = office.cdr_of(caller)
+    assert cdr["extension"] == "103" and cdr["variables"]["appliance_queue_exit"] == "TIMEOUT", cdr["variables"]
+
+
+def test_agent_logs_in_by_feature_code_and_gets_the_waiting_call(office):
+    bob = _phone(office, "ata1-1")
+    caller = _dial_in(office, DID_HELP, wait_ms=8000)
+    time.sleep(1.5)  # the caller is in the queue, hearing hold music; no agent is logged in
+    assert not bob.proc.poll() is not None
+    login = office.call("ata1-1", "*50", hold_ms=200)
+    assert login.ok, login.explain()
+    try:
+        result = caller.wait()
+        _answered(result, bob)
+        cdr = office.cdr_of(result)
+        assert cdr["variables"]["appliance_target"] == "queue-help"
+        assert cdr["variables"].get("cc_agent") == "102", cdr["variables"]
+    finally:
+        assert office.call("ata1-1", "*51", hold_ms=200).ok
+    status = office.esl("callcenter_config agent get status 102")
+    assert "Logged Out" in status, status
+
+
+# -- parking -----------------------------------------------------------------------------------------
+
+
+def _park_from_bob(office: Office) -> Sipp:
+    """A carrier caller reaches 102, whose phone parks the call with a blind transfer to *70."""
+    port = _port(office, "ata1-1")
+    assert office.register("ata1-1", port=port).ok
+    parker = office.sipp(
+        "answer_park.xml", office.ports["sip"], local_port=port, service="ata1-1", name=f"park-{time.monotonic_ns()}"
+    ).start()
+    return parker
+
+
+def _parked_slots(office: Office) -> list[str]:
+    return re.findall(r">(\d+)</extension>", office.esl("valet_info appliance"))
+
+
+def _wait_for(predicate, timeout: float = 10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.2)
+    return predicate()
+
+
+def test_parked_call_is_retrieved_from_another_phone(office):
+    parker = _park_from_bob(office)
+    caller = _dial_in(office, DID_BOB, wait_ms=6000)
+    assert parker.wait(timeout=20).ok, parker.explain()
+    slots = _wait_for(lambda: _parked_slots(office))
+    assert len(slots) == 1, slots
+    pickup = office.call("101", f"*71{slots[0]}", hold_ms=1000)
+    assert pickup.ok, pickup.explain()
+    assert caller.wait().ok
+    assert _parked_slots(office) == []
+
+
+def test_parked_call_rings_back_the_parker_after_the_timeout(office):
+    parker = _park_from_bob(office)
+    caller = _dial_in(office, DID_BOB, wait_ms=12000)
+    assert parker.wait(timeout=20).ok, parker.explain()
+    assert len(_wait_for(lambda: _parked_slots(office))) == 1
+    parked_at = time.monotonic()
+    bob = _phone(office, "ata1-1")  # the same phone, now simply answering
+    _answered(caller.wait(), bob)
+    assert time.monotonic() - parked_at >= 6 - 1
+    cdr = office.cdr_of(caller.wait())
+    assert cdr["variables"]["appliance_path"].endswith("/park/park-return-102"), cdr["variables"]
+    assert cdr["extension"] == "102"

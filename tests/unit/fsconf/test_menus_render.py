@@ -47,7 +47,11 @@ def test_menus_groups_queues_render_and_pass_the_check(tmp_path, runtime):
     night = ivr.xpath("//menu[@name='appliance-night']")[0]
     assert night.get("greet-long").startswith("silence_stream://")
     group = (tree / "dialplan/targets/group-sales.xml").read_text()
-    assert "[leg_timeout=12]user/1001@pbx.example.org|[leg_timeout=12]user/1002@pbx.example.org" in group
+    assert (
+        "[leg_timeout=12]${sofia_contact(*/1001@pbx.example.org)},[leg_timeout=12]${sofia_contact(*/desk101-l1@"
+        "pbx.example.org)},[leg_timeout=12]${sofia_contact(*/ata-lobby-2@pbx.example.org)}|"
+        "[leg_timeout=12]${sofia_contact(*/1002@pbx.example.org)}"
+    ) in group
     queue = (tree / "dialplan/targets/queue-support.xml").read_text()
     assert 'data="support"' in queue and "voicemail-1002 XML targets" in queue
     cc = parse(tree / "autoload_configs/callcenter.conf.xml")
