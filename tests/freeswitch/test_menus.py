@@ -99,8 +99,11 @@ def _digit_steps(digits: str, how: str) -> str:
     return "\n".join(steps)
 
 
-def _caller_scenario(workdir: Path, digits: str, how: str, wait_ms: int, hold_ms: int) -> str:
-    """Write a carrier caller that waits, keys `digits` (RFC 2833 or SIP INFO), holds, hangs up."""
+def _caller_scenario(workdir: Path, digits: str, how: str, wait_ms: int, hold_ms: int, far_hangup: bool = False) -> str:
+    """Write a carrier caller that waits, keys `digits` (RFC 2833 or SIP INFO), holds, hangs up.
+
+    With `far_hangup` the caller instead waits up to `wait_ms` for the other side's BYE (and fails without it).
+    """
     base = (sipp_harness.SCENARIOS / "call.xml").read_text()
     head, _, _rest = base.partition('  <label id="auth"/>')
     head = head.replace('<recv response="407" optional="true" auth="true" next="auth"/>', "")
@@ -122,6 +125,35 @@ def _caller_scenario(workdir: Path, digits: str, how: str, wait_ms: int, hold_ms
 
     ]]>
   </send>
+{_far_hangup(wait_ms) if far_hangup else _own_hangup(digits, how, wait_ms, hold_ms)}
+</scenario>
+"""
+    path = workdir / f"caller-{how}-{digits or 'none'}-{time.monotonic_ns()}.xml"
+    path.write_text(head + body)
+    return str(path)
+
+
+def _far_hangup(wait_ms: int) -> str:
+    return f"""
+  <recv request="BYE" timeout="{wait_ms}"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <timewait milliseconds="300"/>
+"""
+
+
+def _own_hangup(digits: str, how: str, wait_ms: int, hold_ms: int) -> str:
+    return f"""
   <pause milliseconds="{wait_ms}"/>
   {_digit_steps(digits, how)}
   <pause milliseconds="{hold_ms}"/>
@@ -139,17 +171,19 @@ def _caller_scenario(workdir: Path, digits: str, how: str, wait_ms: int, hold_ms
     ]]>
   </send>
   <recv response="200" crlf="true"/>
-</scenario>
 """
-    path = workdir / f"caller-{how}-{digits or 'none'}-{time.monotonic_ns()}.xml"
-    path.write_text(head + body)
-    return str(path)
 
 
 def _dial_in(
-    office: Office, did: str, digits: str = "", how: str = "rfc2833", wait_ms: int = 1500, hold_ms: int = 1500
+    office: Office,
+    did: str,
+    digits: str = "",
+    how: str = "rfc2833",
+    wait_ms: int = 1500,
+    hold_ms: int = 1500,
+    far_hangup: bool = False,
 ) -> Sipp:
-    scenario = _caller_scenario(office.workdir, digits, how, wait_ms, hold_ms)
+    scenario = _caller_scenario(office.workdir, digits, how, wait_ms, hold_ms, far_hangup)
     return office.sipp(
         scenario,
         office.ports["external"],
@@ -309,7 +343,7 @@ def test_agent_logs_in_by_feature_code_and_gets_the_waiting_call(office):
     bob = _phone(office, "ata1-1")
     caller = _dial_in(office, DID_HELP, wait_ms=8000)
     time.sleep(1.5)  # the caller is in the queue, hearing hold music; no agent is logged in
-    assert not bob.proc.poll() is not None
+    assert bob.proc.poll() is None  # the agent phone is still waiting for a call
     login = office.call("ata1-1", "*50", hold_ms=200)
     assert login.ok, login.explain()
     try:
@@ -352,13 +386,23 @@ def _wait_for(predicate, timeout: float = 10):
 
 def test_parked_call_is_retrieved_from_another_phone(office):
     parker = _park_from_bob(office)
-    caller = _dial_in(office, DID_BOB, wait_ms=6000)
+    caller = _dial_in(office, DID_BOB, wait_ms=20000, far_hangup=True)  # talks until the retriever hangs up
     assert parker.wait(timeout=20).ok, parker.explain()
     slots = _wait_for(lambda: _parked_slots(office))
     assert len(slots) == 1, slots
-    pickup = office.call("101", f"*71{slots[0]}", hold_ms=1000)
+    pickup = office.call("101", f"*71{slots[0]}", hold_ms=2000)
     assert pickup.ok, pickup.explain()
-    assert caller.wait().ok
+    result = caller.wait()
+    assert result.ok and result.received("BYE"), result.explain()
+    assert _parked_slots(office) == []
+    # uuid_bridge makes the retriever's leg the parked call's B-leg: the parked call's CDR names it.
+    parked = office.cdr_of(result)
+    assert parked["variables"]["bridge_channel"] == "sofia/internal/101@127.0.0.1", parked["variables"]
+    assert parked["variables"]["appliance_path"].endswith("/park"), parked["variables"]
+    # An empty slot answers with an error tone; it must not park the retriever instead.
+    empty = office.call("101", f"*71{slots[0]}", hold_ms=300)
+    assert empty.ok, empty.explain()
+    assert office.cdr_of(empty)["variables"]["appliance_target"] == "park-retrieve-empty"
     assert _parked_slots(office) == []
 
 
