@@ -29,6 +29,7 @@ DAEMONS = {
     "outbound": "appliance.callcontrol.outbound",
     "metrics": "appliance.metrics.exporter",
     "sipguard": "appliance.firewall.guard",
+    "announcer": "appliance.callcontrol.announcer",
 }
 
 

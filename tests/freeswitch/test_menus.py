@@ -19,9 +19,10 @@ from tests.harness import sipp as sipp_harness
 from tests.harness.office import Office
 from tests.harness.sipp import Sipp, SippResult
 
-DID_IVR, DID_SIM, DID_SEQ, DID_QUEUE, DID_HELP, DID_BOB = (f"+49305552{n:02d}" for n in range(6))
+DID_IVR, DID_SIM, DID_SEQ, DID_QUEUE, DID_HELP, DID_BOB, DID_WAIT = (f"+49305552{n:02d}" for n in range(7))
 PCAPS = Path("/usr/share/sip-tester")
 RING_S = 5
+ANNOUNCE_S = 5
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +39,17 @@ def office(pg_cluster, tmp_path_factory):
             "group", "sales", members=["101", "102"], ring_seconds=RING_S, fallback_kind="extension", fallback="103"
         )
         menus.add("group", "line", members=["101", "102"], strategy="sequential", ring_seconds=RING_S)
-        menus.add("queue", "support", agents=["102"], max_wait_seconds=6, overflow_kind="extension", overflow="103")
+        menus.add(
+            "queue",
+            "support",
+            agents=["102"],
+            max_wait_seconds=6,
+            announce_seconds=ANNOUNCE_S,
+            overflow_kind="extension",
+            overflow="103",
+        )
         menus.add("queue", "help", agents=["102"], max_wait_seconds=60)
+        menus.add("queue", "wait", agents=["101"], max_wait_seconds=60, announce_seconds=ANNOUNCE_S)
         opt = [{"digits": "1", "destination_kind": "extension", "destination": "102"}]
         menus.add("ivr", "sub", greeting="say:Sub menu.", options=opt, timeout_ms=3000)
         menus.add(
@@ -64,12 +74,29 @@ def office(pg_cluster, tmp_path_factory):
             (DID_QUEUE, "queue", "support"),
             (DID_HELP, "queue", "help"),
             (DID_BOB, "extension", "102"),
+            (DID_WAIT, "queue", "wait"),
         ):
             store.add_number(did, name, destination_kind=kind, trunk="carrier")
     try:
-        yield office.start()
+        office.start()
+        _start_announcer(office)
+        yield office
     finally:
         office.close()
+
+
+def _start_announcer(office: Office) -> None:
+    fs = office.cfg["freeswitch"]
+    office._daemon(
+        "announcer",
+        "--esl-port",
+        str(fs["esl_port"]),
+        "--esl-password-file",
+        fs["esl_password_file"],
+        "--tick-seconds",
+        "0.2",
+    )
+    _wait_for(lambda: "connected to" in office.daemon_log("announcer"))
 
 
 # -- sipp helpers ------------------------------------------------------------------------------------
@@ -356,6 +383,38 @@ def test_agent_logs_in_by_feature_code_and_gets_the_waiting_call(office):
         assert office.call("ata1-1", "*51", hold_ms=200).ok
     status = office.esl("callcenter_config agent get status 102")
     assert "Logged Out" in status, status
+
+
+def test_waiting_callers_hear_their_position(office):
+    first = _dial_in(office, DID_WAIT, wait_ms=ANNOUNCE_S * 1000 + 3000)
+    time.sleep(1)
+    second = _dial_in(office, DID_WAIT, wait_ms=ANNOUNCE_S * 1000 + 2000)
+    results = first.wait(), second.wait()
+    assert all(r.ok for r in results), [r.explain() for r in results]
+    log = (office.workdir / "fs" / "log" / "freeswitch.log").read_text(errors="replace")
+    for position, result in enumerate(results, start=1):
+        cdr = office.cdr_of(result)
+        assert cdr["variables"]["appliance_queue_position"] == str(position), cdr["variables"]
+        # The caller's own channel executed the speech (FreeSWITCH logs each application it runs).
+        spoken = [ln for ln in log.splitlines() if str(cdr["uuid"]) in ln and f"You are caller number {position}" in ln]
+        assert any("EXECUTE" in ln and "speak(flite|kal|" in ln for ln in spoken), spoken or log[-3000:]
+        # ...without an error (a bad TTS engine or voice is logged against the channel).
+        failed = [ln for ln in log.splitlines() if str(cdr["uuid"]) in ln and "[ERR]" in ln]
+        assert not failed, failed
+
+
+def test_queue_works_without_the_announcer(office):
+    office.stop_daemon("announcer")
+    try:
+        bob, carol = _phone(office, "ata1-1"), _phone(office, "ata1-2")
+        caller = _dial_in(office, DID_QUEUE, wait_ms=9000).wait()
+        _answered(caller, carol)
+        _nobody_else(bob)
+        cdr = office.cdr_of(caller)
+        assert cdr["variables"]["appliance_queue_exit"] == "TIMEOUT", cdr["variables"]
+        assert "appliance_queue_position" not in cdr["variables"], cdr["variables"]
+    finally:
+        _start_announcer(office)
 
 
 # -- parking -----------------------------------------------------------------------------------------
