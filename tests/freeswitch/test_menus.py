@@ -19,7 +19,9 @@ from tests.harness import sipp as sipp_harness
 from tests.harness.office import Office
 from tests.harness.sipp import Sipp, SippResult
 
-DID_IVR, DID_SIM, DID_SEQ, DID_QUEUE, DID_HELP, DID_BOB, DID_WAIT = (f"+49305552{n:02d}" for n in range(7))
+DID_IVR, DID_SIM, DID_SEQ, DID_QUEUE, DID_HELP, DID_BOB, DID_WAIT, DID_SLOW = (f"+49305552{n:02d}" for n in range(8))
+GROUP_NUMBER, IVR_NUMBER = "600", "700"
+AGENT_RING_S = 5
 PCAPS = Path("/usr/share/sip-tester")
 RING_S = 5
 ANNOUNCE_S = 5
@@ -36,7 +38,13 @@ def office(pg_cluster, tmp_path_factory):
         store = Store(conn)
         menus = MenuStore(store)
         menus.add(
-            "group", "sales", members=["101", "102"], ring_seconds=RING_S, fallback_kind="extension", fallback="103"
+            "group",
+            "sales",
+            members=["101", "102"],
+            ring_seconds=RING_S,
+            fallback_kind="extension",
+            fallback="103",
+            number=GROUP_NUMBER,
         )
         menus.add("group", "line", members=["101", "102"], strategy="sequential", ring_seconds=RING_S)
         menus.add(
@@ -50,6 +58,7 @@ def office(pg_cluster, tmp_path_factory):
         )
         menus.add("queue", "help", agents=["102"], max_wait_seconds=60)
         menus.add("queue", "wait", agents=["101"], max_wait_seconds=60, announce_seconds=ANNOUNCE_S)
+        menus.add("queue", "slow", agents=["103"], max_wait_seconds=60, agent_ring_seconds=AGENT_RING_S)
         opt = [{"digits": "1", "destination_kind": "extension", "destination": "102"}]
         menus.add("ivr", "sub", greeting="say:Sub menu.", options=opt, timeout_ms=3000)
         menus.add(
@@ -62,6 +71,7 @@ def office(pg_cluster, tmp_path_factory):
                 {"digits": "4", "destination_kind": "ivr", "destination": "sub"},
             ],
             dial_by_extension=True,
+            number=IVR_NUMBER,
             timeout_ms=2000,
             max_attempts=1,
             fallback_kind="extension",
@@ -75,6 +85,7 @@ def office(pg_cluster, tmp_path_factory):
             (DID_HELP, "queue", "help"),
             (DID_BOB, "extension", "102"),
             (DID_WAIT, "queue", "wait"),
+            (DID_SLOW, "queue", "slow"),
         ):
             store.add_number(did, name, destination_kind=kind, trunk="carrier")
     try:
@@ -256,14 +267,14 @@ def _ringing_phone(office: Office, username: str) -> Sipp:
 _STAMP = re.compile(r"^-{20,}\s*(\d{4}-\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+)", re.M)
 
 
-def _invite_time(phone: Sipp) -> float:
-    """Return when (epoch seconds) the phone received its first INVITE, from sipp's message log."""
+def _invite_time(phone: Sipp, method: str = "INVITE") -> float:
+    """Return when (epoch seconds) the phone received its first INVITE (or `method`), from sipp's message log."""
     text = phone.msgfile.read_text()
     for match in _STAMP.finditer(text):
         chunk = text[match.end() : match.end() + 400]
-        if "message received" in chunk and re.search(r"^\s*INVITE ", chunk, re.M):
+        if "message received" in chunk and re.search(rf"^\s*{method} ", chunk, re.M):
             return datetime.strptime(re.sub(r"\s+", " ", match.group(1)), "%Y-%m-%d %H:%M:%S.%f").timestamp()
-    raise AssertionError(f"{phone.name} received no INVITE:\n{text[-2000:]}")
+    raise AssertionError(f"{phone.name} received no {method}:\n{text[-2000:]}")
 
 
 def _answered(caller: SippResult, phone: Sipp) -> SippResult:
@@ -352,6 +363,24 @@ def test_sequential_group_rings_one_after_another(office):
     assert office.cdr_of(caller)["variables"]["appliance_target"] == "group-line"
 
 
+def test_phone_dials_the_internal_number_of_a_group(office):
+    alice, bob = _phone(office, "desk101-1"), _ringing_phone(office, "ata1-1")
+    call = office.call("ata1-2", GROUP_NUMBER, hold_ms=1000)
+    assert call.ok, call.explain()
+    assert alice.wait(timeout=10).received("INVITE")
+    assert bob.wait(timeout=10).received("CANCEL")  # rang with alice, stopped when she answered
+    assert office.cdr_of(call)["variables"]["appliance_target"] == "group-sales"
+
+
+def test_phone_dials_the_internal_number_of_a_menu(office):
+    carol = _phone(office, "ata1-2")
+    call = office.call("ata1-1", IVR_NUMBER, hold_ms=7000)  # says nothing: the menu times out to 103
+    assert call.ok, call.explain()
+    assert carol.wait(timeout=10).received("INVITE")
+    variables = office.cdr_of(call)["variables"]
+    assert variables["appliance_path"].startswith("/ivr-main") and variables["appliance_ivr_exit"] == "timeout"
+
+
 # -- queues ------------------------------------------------------------------------------------------
 
 
@@ -383,6 +412,23 @@ def test_agent_logs_in_by_feature_code_and_gets_the_waiting_call(office):
         assert office.call("ata1-1", "*51", hold_ms=200).ok
     status = office.esl("callcenter_config agent get status 102")
     assert "Logged Out" in status, status
+
+
+def test_an_agent_phone_rings_only_agent_ring_seconds(office):
+    carol = _ringing_phone(office, "ata1-2")
+    login = office.call("ata1-2", "*50", hold_ms=200)
+    assert login.ok, login.explain()
+    try:
+        caller = _dial_in(office, DID_SLOW, wait_ms=AGENT_RING_S * 1000 + 4000)
+        rang = carol.wait(timeout=30)
+        assert rang.ok and rang.received("CANCEL"), rang.explain()
+        rung = _invite_time(carol, "CANCEL") - _invite_time(carol)
+        # originate counts its leg timeout in whole seconds from the originate's start: up to 1 s early.
+        assert AGENT_RING_S - 1 <= rung <= AGENT_RING_S + 2, rung
+        result = caller.wait()
+        assert result.ok, result.explain()  # still waiting in the queue after the agent's leg gave up
+    finally:
+        assert office.call("ata1-2", "*51", hold_ms=200).ok
 
 
 def test_waiting_callers_hear_their_position(office):
