@@ -189,7 +189,7 @@ class EslClient:
 
     def subscribe_custom(self, subclasses: list[str]) -> None:
         """Ask FreeSWITCH for CUSTOM events of these subclasses (e.g. `callcenter::info`)."""
-        bad = [name for name in subclasses if not _SUBCLASS.match(name)]
+        bad = [name for name in subclasses if not _SUBCLASS.fullmatch(name)]
         if bad or not subclasses:
             raise ValueError(f"not event subclasses: {bad or subclasses}")
         reply = self._send("event plain CUSTOM " + " ".join(subclasses), None).headers.get("Reply-Text", "")

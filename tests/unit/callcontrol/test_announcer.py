@@ -120,3 +120,14 @@ def test_resync_picks_up_callers_already_waiting():
     announcer.resync(esl)
     assert set(announcer.waiting) == {"early"}
     assert announcer.waiting["early"].next_at == clock.now + 15
+
+
+def test_custom_subscriptions_take_only_event_subclass_names():
+    import pytest
+
+    from appliance.callcontrol.esl import EslClient
+
+    client = EslClient("127.0.0.1", 1, "pw")
+    for bad in ([], ["CHANNEL_ANSWER"], ["callcenter::info\n"], ["callcenter::info\nevent plain ALL"]):
+        with pytest.raises(ValueError):
+            client.subscribe_custom(bad)
