@@ -31,6 +31,7 @@ DAEMONS = {
     "sipguard": "appliance.firewall.guard",
     "recorder": "appliance.recording.recorder",
     "webhooks": "appliance.webhooks.daemon",
+    "announcer": "appliance.callcontrol.announcer",
 }
 
 
@@ -273,7 +274,14 @@ def _trunk_remove(args, cfg):
 
 
 def _number_add(args, cfg):
-    return _store(args, cfg).add_number(args.number, args.to, tracking_tag=args.tag or "", trunk=args.trunk or "")
+    kind, to = args.kind, args.to
+    if kind is None and ":" in to:  # --to KIND:VALUE, as `appliance ivr|group|queue` write destinations
+        from appliance.store.menus_cli import destination
+
+        kind, to = destination(f"inbound number {args.number}", "destination", to)
+    return _store(args, cfg).add_number(
+        args.number, to, destination_kind=kind or "extension", tracking_tag=args.tag or "", trunk=args.trunk or ""
+    )
 
 
 def _number_list(args, cfg):
@@ -412,9 +420,12 @@ def _parser() -> argparse.ArgumentParser:
     _cmd(trunk, "remove", _trunk_remove, "remove a trunk").add_argument("name")
 
     num = _group(sub, "number", "inbound numbers (DIDs)")
-    a = _cmd(num, "add", _number_add, "route an inbound number to an extension")
+    a = _cmd(num, "add", _number_add, "route an inbound number to an extension or another destination")
     a.add_argument("number")
-    a.add_argument("--to", required=True, metavar="EXTENSION")
+    a.add_argument("--to", required=True, metavar="DESTINATION", help="an extension, or KIND:VALUE (e.g. ivr:main)")
+    from appliance.model.destinations import DESTINATION_KINDS
+
+    a.add_argument("--kind", choices=DESTINATION_KINDS, help="destination kind of --to (default: extension)")
     a.add_argument("--tag", help="tracking tag (campaign) recorded on every call's CDR")
     a.add_argument("--trunk")
     _cmd(num, "list", _number_list, "list inbound numbers")
@@ -511,6 +522,12 @@ def _parser() -> argparse.ArgumentParser:
 
     add_tracking_commands(_group(sub, "tracking", "call tracking: statistics per campaign tag"), _cmd)
     # -- end recording, tracking -----------------------------------------------------------------
+
+    # -- menus: IVR menus, ring groups, queues; handlers and options in appliance/store/menus_cli.py
+    from appliance.store.menus_cli import add_commands as add_menu_commands
+
+    add_menu_commands(lambda name, help_text: _group(sub, name, help_text), _cmd)
+    # -- end menus -------------------------------------------------------------------------------
 
     # -- console: web console and REST API; handlers and options in appliance/console/cli.py -----
     from appliance.console.cli import add_commands as add_console_commands

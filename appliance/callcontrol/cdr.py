@@ -41,6 +41,9 @@ _USEFUL_VARIABLES = (
     "read_codec",
     "write_codec",
     "rtp_audio_in_mos",
+    # mod_callcenter: the queue a caller waited in and the agent who took it (docs/pbx-menus.md).
+    "cc_queue",
+    "cc_agent",
 )
 _USEFUL_HEADERS = {
     "Channel-Name": "channel_name",

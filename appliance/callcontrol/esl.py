@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 EventHandler = Callable[[dict[str, str]], None]
 
 _EVENT_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_SUBCLASS = re.compile(r"^[a-z][a-z0-9_]*::[a-z][a-z0-9_:-]*$")
 _STOP = object()
 
 
@@ -185,6 +186,15 @@ class EslClient:
         reply = self._send("event plain " + " ".join(events), None).headers.get("Reply-Text", "")
         if not reply.startswith("+OK"):
             raise EslError(f"subscribing to {events} failed: {reply}")
+
+    def subscribe_custom(self, subclasses: list[str]) -> None:
+        """Ask FreeSWITCH for CUSTOM events of these subclasses (e.g. `callcenter::info`)."""
+        bad = [name for name in subclasses if not _SUBCLASS.fullmatch(name)]
+        if bad or not subclasses:
+            raise ValueError(f"not event subclasses: {bad or subclasses}")
+        reply = self._send("event plain CUSTOM " + " ".join(subclasses), None).headers.get("Reply-Text", "")
+        if not reply.startswith("+OK"):
+            raise EslError(f"subscribing to {subclasses} failed: {reply}")
 
     def on(self, event_name: str, handler: EventHandler) -> None:
         """Call handler with the URL-decoded headers of every event_name event."""

@@ -26,6 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from appliance.addresses import is_ip, is_network
 from appliance.fsconf import calls as pbx_calls
+from appliance.fsconf import menus_render
 from appliance.fsconf.check import ConfigError
 from appliance.model import Extension, OutboundRoute, Snapshot, Trunk, destinations, media
 from appliance.model import patterns as dialpatterns
@@ -177,33 +178,39 @@ def _outputs(env: Environment, snapshot: Snapshot, context: dict[str, Any]) -> I
     for did in context["dids"]:
         yield "dialplan/public/_did.xml.j2", f"dialplan/public/{did['digits']}.xml", {"did": did}
     yield from pbx_calls.outputs(snapshot, context)
+    yield from menus_render.outputs(context)  # IVR menus, ring groups, queues (docs/pbx-menus.md)
 
 
 def _context(snapshot: Snapshot, runtime: Runtime) -> dict[str, Any]:
-    return pbx_calls.context(snapshot) | {
-        "site": snapshot.site,
-        "runtime": runtime,
-        "tls_ciphers": TLS_CIPHERS,
-        "srtp_suites": ":".join(SRTP_SUITES),
-        "srtp_suites_regex": "|".join(SRTP_SUITES),
-        "external_tls": any(t.transport == "tls" for t in snapshot.trunks),
-        "trunk_acl": _trunk_acl(snapshot.trunks),
-        "gateways": [_gateway(t) for t in snapshot.trunks],
-        "default_dial_string": DIAL_PREFIX + OWN_CONTACTS,
-        "users": _users(snapshot),
-        "routes": [_route(r) for r in sorted(snapshot.outbound_routes, key=lambda r: (r.priority, r.name))],
-        # record_session's file: in the RAM staging directory, named by the A-leg (docs/recording.md).
-        "recording_file": f"{runtime.recording_staging_dir}/${{uuid}}.wav",
-        "internal_codecs": _with_video(snapshot.site.codecs),
-        "dids": [
-            {
-                **dataclasses.asdict(did),
-                "digits": did.number.lstrip("+"),
-                "transfer": destinations.transfer_data(did.destination_kind, did.destination),
-            }
-            for did in snapshot.inbound_numbers
-        ],
-    }
+    # Each feature module adds its own keys (docs/pbx-features.md, docs/pbx-menus.md).
+    return (
+        pbx_calls.context(snapshot)
+        | menus_render.context(snapshot)
+        | {
+            "site": snapshot.site,
+            "runtime": runtime,
+            "tls_ciphers": TLS_CIPHERS,
+            "srtp_suites": ":".join(SRTP_SUITES),
+            "srtp_suites_regex": "|".join(SRTP_SUITES),
+            "external_tls": any(t.transport == "tls" for t in snapshot.trunks),
+            "trunk_acl": _trunk_acl(snapshot.trunks),
+            "gateways": [_gateway(t) for t in snapshot.trunks],
+            "default_dial_string": DIAL_PREFIX + OWN_CONTACTS,
+            "users": _users(snapshot),
+            "routes": [_route(r) for r in sorted(snapshot.outbound_routes, key=lambda r: (r.priority, r.name))],
+            # record_session's file: in the RAM staging directory, named by the A-leg (docs/recording.md).
+            "recording_file": f"{runtime.recording_staging_dir}/${{uuid}}.wav",
+            "internal_codecs": _with_video(snapshot.site.codecs),
+            "dids": [
+                {
+                    **dataclasses.asdict(did),
+                    "digits": did.number.lstrip("+"),
+                    "transfer": destinations.transfer_data(did.destination_kind, did.destination),
+                }
+                for did in snapshot.inbound_numbers
+            ],
+        }
+    )
 
 
 def _with_video(codecs: str) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from appliance.model.calls import ForwardRule, Mailbox, Schedule
 from appliance.model.destinations import DESTINATION_KINDS  # noqa: F401  (re-exported)
+from appliance.model.menus import Ivr, IvrOption, Queue, RingGroup  # noqa: F401  (re-exported)
 
 MANAGERS = ("ansible", "console")
 DEVICE_KINDS = ("sip_phone", "fxs_gateway")
@@ -44,6 +45,8 @@ class Site:
     recording_key: str = ""
     # PBX features (docs/pbx-features.md): the zone business-hours schedules are read in.
     timezone: str = "UTC"
+    # Call parking (docs/pbx-menus.md): a parked call rings back the phone that parked it after this.
+    park_timeout_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,10 @@ class Snapshot:
     forward_rules: tuple[ForwardRule, ...] = ()
     schedules: tuple[Schedule, ...] = ()
     mailboxes: tuple[Mailbox, ...] = ()
+    # IVR menus, ring groups, call queues (appliance.model.menus)
+    ivrs: tuple[Ivr, ...] = ()
+    groups: tuple[RingGroup, ...] = ()
+    queues: tuple[Queue, ...] = ()
 
     def extension(self, number: str) -> Extension | None:
         return next((e for e in self.extensions if e.number == number), None)

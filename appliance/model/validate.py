@@ -77,6 +77,9 @@ def validate(snap: Snapshot) -> list[Problem]:
     from appliance.model.calls_validate import validate_calls  # imports this module
 
     problems += validate_calls(snap)
+    from appliance.model.menus_check import menu_problems  # imports Problem from here
+
+    problems += menu_problems(snap)
     return problems
 
 

@@ -36,7 +36,14 @@ def load_snapshot(conn: psycopg.Connection) -> Snapshot:
         from appliance.store.calls import load_calls  # subclasses this module's Store
 
         return Snapshot(
-            site, extensions, _devices(conn), _trunks(conn), _numbers(conn), _routes(conn), **load_calls(conn)
+            site,
+            extensions,
+            _devices(conn),
+            _trunks(conn),
+            _numbers(conn),
+            _routes(conn),
+            **load_calls(conn),
+            **_menus(conn),
         )
 
 
@@ -77,6 +84,12 @@ def _routes(conn: psycopg.Connection) -> tuple[OutboundRoute, ...]:
         OutboundRoute(**{**r, "patterns": tuple(r["patterns"]), "trunks": tuple(trunks.get(r["id"], ()))})
         for r in conn.execute("SELECT * FROM outbound_routes ORDER BY priority, name")
     )
+
+
+def _menus(conn: psycopg.Connection) -> dict[str, tuple]:
+    from appliance.store import menus  # menus.py imports this module for Store
+
+    return menus.load(conn)
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from .conftest import ESL_PASSWORD, office, parse
 MODULES = [
     "mod_console", "mod_logfile", "mod_event_socket", "mod_json_cdr", "mod_sofia", "mod_loopback", "mod_commands",
     "mod_dptools", "mod_hash", "mod_expr", "mod_dialplan_xml", "mod_opus", "mod_h26x", "mod_sndfile",
-    "mod_native_file", "mod_tone_stream", "mod_voicemail", "mod_flite",
+    "mod_native_file", "mod_tone_stream", "mod_voicemail", "mod_flite", "mod_callcenter", "mod_valet_parking",
 ]  # fmt: skip
 
 
