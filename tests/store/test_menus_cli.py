@@ -18,6 +18,8 @@ def _office(capsys, dsn: str) -> None:
     for number, name in (("101", "Alice"), ("102", "Bob"), ("103", "Carol")):
         assert run(capsys, dsn, "extension", "add", number, name)[0] == 0
     assert run(capsys, dsn, "trunk", "add", "carrier", "127.0.0.2")[0] == 0
+    for box in ("101", "102"):  # a voicemail destination needs a box
+        assert run(capsys, dsn, "voicemail", "add", box)[0] == 0
 
 
 def test_groups_queues_and_menus_round_trip_as_json(capsys, dsn):
