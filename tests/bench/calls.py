@@ -99,7 +99,7 @@ class Setup:
         if not (self.callee and self.callee.alive()):
             raise RuntimeError(f"{self.name}: the answering sipp is gone; see {self.office.workdir / 'bench'}")
         before = self._before_step()
-        cpu_before = cpu_seconds(self.server_pids())
+        cpu_before = {role: cpu_seconds(pids) for role, pids in self.server_pids().items()}
         workdir = self.office.workdir / "bench" / f"{self.name}-{self.sessions}" / f"{label}-{rate:g}-{time.time_ns()}"
         step = place_calls(
             workdir,
@@ -112,15 +112,20 @@ class Setup:
             limit=limit,
         )
         self._after_step(step, before)
-        step.cpu_s = cpu_seconds(self.server_pids()) - cpu_before
+        step.cpu_by_role = {
+            role: cpu_seconds(pids) - cpu_before.get(role, 0.0) for role, pids in self.server_pids().items()
+        }
+        step.cpu_s = sum(step.cpu_by_role.values())
         time.sleep(1)  # let FreeSWITCH destroy the last channels before the next step
         return step
 
-    def server_pids(self) -> list[int]:
-        """The processes whose CPU a call costs: FreeSWITCH and PostgreSQL here, the daemons too on the appliance."""
+    def server_pids(self) -> dict[str, list[int]]:
+        """The processes whose CPU a call costs, by role: FreeSWITCH and PostgreSQL; the daemons on the appliance."""
         fs = self._freeswitch_process()
-        pids = [postmaster_pid(self.office_datadir)] if self.office_datadir else []
-        return pids + ([fs.proc.pid] if fs and fs.proc else [])
+        return {
+            "freeswitch": [fs.proc.pid] if fs and fs.proc else [],
+            "postgresql": [postmaster_pid(self.office_datadir)] if self.office_datadir else [],
+        }
 
     office_datadir: Path | None = None
 
@@ -170,8 +175,8 @@ class Appliance(Setup):
     def _freeswitch_process(self) -> FreeSwitchProcess | None:
         return self.office.fs
 
-    def server_pids(self) -> list[int]:
-        return super().server_pids() + [proc.pid for proc in self.office.daemons.values()]
+    def server_pids(self) -> dict[str, list[int]]:
+        return super().server_pids() | {name: [proc.pid] for name, proc in self.office.daemons.items()}
 
     def _listener_connects(self) -> int:
         """Count the listener's "(re)connected to FreeSWITCH" log lines so far."""

@@ -29,6 +29,7 @@ class Step:
     last_done: float = 0.0  # epoch seconds: the last call's final response
     cdr_lag_s: float = 0.0  # appliance only: from the last call to its CDR in PostgreSQL
     cpu_s: float = 0.0  # CPU seconds the set-up's FreeSWITCH, PostgreSQL and daemons used for the step
+    cpu_by_role: dict[str, float] = field(default_factory=dict)  # the same, by process role
 
     @property
     def cpu_ms_per_call(self) -> float:
@@ -55,11 +56,15 @@ class Step:
     def pdd(self, q: float) -> float:
         return percentile(self.pdd_ms, q)
 
+    def _cpu_roles(self) -> str:
+        calls = max(1, self.ok)
+        return " ".join(f"{role} {1000 * cpu / calls:.1f}" for role, cpu in self.cpu_by_role.items())
+
     def summary(self) -> str:
         return (
             f"{self.label:<9} {self.rate:6.0f} cps offered  {self.ok:5d} ok {self.failed:4d} failed"
             f"  {self.achieved_cps:6.1f} cps done  PDD p50 {self.pdd(50):6.1f} ms p99 {self.pdd(99):6.1f} ms"
-            + (f"  CPU {self.cpu_ms_per_call:.1f} ms/call" if self.cpu_s else "")
+            + (f"  CPU {self.cpu_ms_per_call:.1f} ms/call ({self._cpu_roles()})" if self.cpu_s else "")
             + (f"  CDRs +{self.cdr_lag_s:.1f}s" if self.cdr_lag_s else "")
         )
 
