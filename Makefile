@@ -10,7 +10,8 @@ PYTEST  := $(VENV)/bin/pytest
 # OpenSSL to verify the CA's chains, WireGuard (userspace wireguard-go: no kernel module here)
 # in network namespaces with nftables.
 APT_TEST := postgresql sip-tester python3-venv iproute2 procps openssl wireguard-tools wireguard-go \
-            nftables iputils-ping chromium libnss3-tools fdisk cloud-guest-utils
+            nftables iputils-ping chromium libnss3-tools fdisk cloud-guest-utils \
+            tang clevis jose socat
 STAMP   := $(VENV)/.installed
 # Debian packages the image build and the image tests use (docs/images.md): mmdebstrap (+eatmydata) for the
 # base; qemu-user-static, binfmt-support and arch-test to build arm64 on x86_64; e2fsprogs, dosfstools, mtools
