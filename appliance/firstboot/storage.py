@@ -64,16 +64,12 @@ def crypttab_line(name: str, luks_uuid: str, mode: str, keyfile: Path) -> str:
     # each other on the degraded box; the security stack reports it).
     if mode == "tpm2":
         return f"{name} UUID={luks_uuid} none luks,discard,nofail,tpm2-device=auto\n"
-    if mode == "tang":
-        # noauto: appliance-storage-unlock.service asks the Tang servers once the network is up
-        # (appliance.storage.unlock), and boots degraded when none answers.
-        return f"{name} UUID={luks_uuid} none luks,discard,nofail,noauto\n"
     return f"{name} UUID={luks_uuid} {keyfile} luks,discard,nofail\n"
 
 
-def fstab_line(mapper: str, mountpoint: Path) -> str:
+def fstab_line(mapper: str, mountpoint: Path, device_timeout: str = "90s") -> str:
     """Return the /etc/fstab line that mounts the unlocked volume."""
-    return f"{mapper} {mountpoint} ext4 defaults,noatime,nofail,x-systemd.device-timeout=90s 0 2\n"
+    return f"{mapper} {mountpoint} ext4 defaults,noatime,nofail,x-systemd.device-timeout={device_timeout} 0 2\n"
 
 
 def ensure_line(path: Path, line: str, field: int) -> bool:

@@ -28,8 +28,12 @@ def set_up(settings: Settings, device: str, etc: Path = Path("/etc")) -> str:
     storage.unlock(volume, keyfile if keyfile.exists() else None)
     storage.make_filesystem(volume)
     uuid = storage.luks_uuid(device)
-    storage.ensure_line(etc / "crypttab", storage.crypttab_line(volume.name, uuid, mode, settings.keyfile), 0)
-    storage.ensure_line(etc / "fstab", storage.fstab_line(volume.mapper, volume.mountpoint), 1)
+    if mode != "tang":
+        storage.ensure_line(etc / "crypttab", storage.crypttab_line(volume.name, uuid, mode, settings.keyfile), 0)
+    # Tang: no crypttab line (its generated unit would ask for a passphrase on the console before the
+    # network is up); appliance-storage-unlock.service opens the volume, and the mount waits for it.
+    timeout = "0" if mode == "tang" else "90s"
+    storage.ensure_line(etc / "fstab", storage.fstab_line(volume.mapper, volume.mountpoint, timeout), 1)
     _mount(volume.mountpoint)
     if mode == "tpm2" and initial.exists():
         recovery = storage.enrol_tpm2(device, initial.read_text(encoding="ascii"), settings.tpm2_pcrs)

@@ -75,8 +75,12 @@ def key_opens(device: str, key: str) -> bool:
     return proc.returncode == 0
 
 
-def device_from_crypttab(name: str, crypttab: Path = Path("/etc/crypttab")) -> str:
-    """Return the block device of mapping `name` in crypttab (UUID= resolved through /dev/disk/by-uuid)."""
+def find_device(name: str, label: str = "", crypttab: Path = Path("/etc/crypttab")) -> str:
+    """Return the block device of mapping `name`: its crypttab line, else the LUKS header labelled `label`.
+
+    A Tang box has no crypttab line (appliance-storage-unlock.service opens it); first boot labels the
+    LUKS2 header with the data label.
+    """
     if crypttab.exists():
         for line in crypttab.read_text(encoding="utf-8").splitlines():
             words = line.split()
@@ -85,4 +89,10 @@ def device_from_crypttab(name: str, crypttab: Path = Path("/etc/crypttab")) -> s
                 if source.startswith("UUID="):
                     return f"/dev/disk/by-uuid/{source.removeprefix('UUID=')}"
                 return source
-    raise LookupError(f"{crypttab}: no line for {name} (first boot has not made the data volume)")
+    if label:
+        out = system.run(["lsblk", "-rpno", "PATH,FSTYPE,LABEL"], check=False).stdout
+        for row in out.splitlines():
+            words = row.split()
+            if len(words) == 3 and words[1] == "crypto_LUKS" and words[2] == label:
+                return words[0]
+    raise LookupError(f"{crypttab}: no line for {name}, and no LUKS header labelled {label!r}")

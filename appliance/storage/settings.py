@@ -16,6 +16,8 @@ DEFAULT_PATH = Path("/etc/appliance/storage.yml")
 
 DEFAULTS: dict[str, Any] = {
     "luks_name": "appliance-data",
+    # The LUKS2 header's label (first boot's data_label): how a Tang box's volume is found.
+    "data_label": "appliance-data",
     "data_dir": "/var/lib/appliance",
     "keyfile": "/etc/appliance/storage/data.key",
     # Tang servers (Clevis) for boxes without a TPM2: [{url: http://..., thp: <thumbprint>}]. An
@@ -56,6 +58,7 @@ class StorageSettings:
     """The storage settings, checked and typed."""
 
     luks_name: str
+    data_label: str
     data_dir: Path
     keyfile: Path
     tang_servers: tuple[TangServer, ...]
@@ -101,6 +104,7 @@ def from_dict(raw: dict[str, Any], where: str = "storage settings") -> StorageSe
             raise StorageSettingsError(str(exc)) from None
     return StorageSettings(
         luks_name=str(raw["luks_name"]),
+        data_label=str(raw["data_label"]),
         data_dir=Path(raw["data_dir"]),
         keyfile=Path(raw["keyfile"]),
         tang_servers=tuple(servers),

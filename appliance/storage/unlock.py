@@ -81,7 +81,7 @@ def run(settings: StorageSettings, now: Callable[[], float] = time.time) -> dict
     """Unlock and mount, or degrade; write and return the status record."""
     record: dict[str, Any] = {"checked_at": now(), "problems": [], "survival": False}
     try:
-        device = luks.device_from_crypttab(settings.luks_name)
+        device = luks.find_device(settings.luks_name, settings.data_label)
         method, tried = open_volume(settings, device)
     except (LookupError, OSError, system.CommandFailed) as exc:
         method, tried = "", [{"method": "header", "result": f"failed: {exc}"}]
@@ -125,7 +125,7 @@ def run(settings: StorageSettings, now: Callable[[], float] = time.time) -> dict
 
 def unlock_with_recovery(settings: StorageSettings, recovery_key: str) -> dict[str, Any]:
     """Open the volume with the escrowed recovery key (a person's action), mount it, bring the services back."""
-    device = luks.device_from_crypttab(settings.luks_name)
+    device = luks.find_device(settings.luks_name, settings.data_label)
     if not luks.key_opens(device, recovery_key.strip()):
         raise RuntimeError(f"the recovery key does not open {device}: no key slot matches it")
     name = settings.luks_name

@@ -19,6 +19,7 @@ def settings(tmp_path):
     return from_dict(
         {
             "luks_name": "appliance-test-data",
+            "data_label": "appliance-test-data",
             "data_dir": str(tmp_path / "data"),
             "keyfile": str(tmp_path / "data.key"),
             "tang_servers": [{"url": "http://10.0.2.2:7500"}],
@@ -42,7 +43,7 @@ def calls(monkeypatch):
         return subprocess.CompletedProcess(args, 0, "", "")
 
     monkeypatch.setattr(system, "run", fake_run)
-    monkeypatch.setattr(luks, "device_from_crypttab", lambda name: "/dev/vda3")
+    monkeypatch.setattr(luks, "find_device", lambda name, label: "/dev/vda3")
     return made
 
 
@@ -114,12 +115,15 @@ def test_no_record_means_the_unlock_never_ran(settings):
     assert "has not run this boot" in shown["problems"][0]
 
 
-def test_crypttab_names_the_device(tmp_path):
+def test_the_device_comes_from_crypttab_else_from_the_luks_label(tmp_path, monkeypatch):
     tab = tmp_path / "crypttab"
-    tab.write_text("# comment\nappliance-data UUID=abcd none luks,discard,nofail,noauto\n")
-    assert luks.device_from_crypttab("appliance-data", tab) == "/dev/disk/by-uuid/abcd"
-    with pytest.raises(LookupError, match="no line for other"):
-        luks.device_from_crypttab("other", tab)
+    tab.write_text("# comment\nappliance-data UUID=abcd none luks,discard,nofail\n")
+    assert luks.find_device("appliance-data", "appliance-data", tab) == "/dev/disk/by-uuid/abcd"
+    rows = "/dev/vda1 vfat EFI\n/dev/vda3 crypto_LUKS appliance-data\n/dev/vda2 ext4 root\n"
+    monkeypatch.setattr(system, "run", lambda args, **kw: subprocess.CompletedProcess(args, 0, rows, ""))
+    assert luks.find_device("tang-box", "appliance-data", tab) == "/dev/vda3"
+    with pytest.raises(LookupError, match="no line for other, and no LUKS header labelled 'nope'"):
+        luks.find_device("other", "nope", tab)
 
 
 def test_status_file_is_replaced_atomically(tmp_path):
