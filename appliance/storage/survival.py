@@ -69,12 +69,17 @@ def _drop_trunks(conf: Path) -> None:
     shutil.rmtree(conf / "sip_profiles" / "external", ignore_errors=True)
 
 
-def _no_tls(conf: Path) -> None:
+def _profiles(conf: Path, domain: str) -> None:
+    """Turn SIP-TLS off (its key is on the volume) and challenge in the domain's realm (a1-hash is per realm)."""
     for path in (conf / "sip_profiles").glob("*.xml"):
         tree = _parse(path)
         for param in tree.iter("param"):
             if param.get("name") in ("tls", "tls-only"):
                 param.set("value", "false")
+            elif param.get("name") == "challenge-realm":
+                # auto_from would challenge in whatever host a phone puts in From (an IP address, say),
+                # and a hash made for the domain would never match it
+                param.set("value", domain)
         _write(tree, path)
 
 
@@ -100,7 +105,7 @@ def refresh(current: Path, survival_dir: Path, group: str | None = "freeswitch")
     shutil.copytree(current.resolve(), staging, symlinks=False)
     users = _hash_users(staging)
     _drop_trunks(staging)
-    _no_tls(staging)
+    _profiles(staging, _domain(staging))
     _new_esl_password(staging)
     (staging / MARKER).write_text("survival configuration: see docs/storage.md\n", encoding="utf-8")
     for root, dirs, files in os.walk(staging):

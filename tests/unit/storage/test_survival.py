@@ -32,7 +32,8 @@ def _rendered(root: Path) -> Path:
     (root / "sip_profiles" / "external.xml").write_text("<include><profile name='external'/></include>")
     (root / "sip_profiles" / "internal.xml").write_text(
         '<profile name="internal"><settings><param name="tls" value="true"/>'
-        '<param name="tls-only" value="true"/></settings></profile>'
+        '<param name="tls-only" value="true"/><param name="challenge-realm" value="auto_from"/>'
+        "</settings></profile>"
     )
     (root / "autoload_configs").mkdir()
     (root / "autoload_configs" / "event_socket.conf.xml").write_text(
@@ -52,7 +53,11 @@ def test_passwords_become_digest_hashes_and_the_trunk_tls_and_esl_secret_go(tmp_
     assert not (conf / "sip_profiles" / "external.xml").exists()
     assert not (conf / "sip_profiles" / "external").exists()
     internal = etree.parse(str(conf / "sip_profiles" / "internal.xml"))
-    assert {p.get("name"): p.get("value") for p in internal.iter("param")} == {"tls": "false", "tls-only": "false"}
+    assert {p.get("name"): p.get("value") for p in internal.iter("param")} == {
+        "tls": "false",
+        "tls-only": "false",
+        "challenge-realm": "pbx.example.com",
+    }
     everything = b"".join(p.read_bytes() for p in conf.rglob("*") if p.is_file())
     for secret in (b"s3cret-101", b"4321", b"trunk-pw", b"esl-secret"):
         assert secret not in everything
