@@ -201,6 +201,15 @@ def test_reboot_unlocks_through_tang_unattended(guest: Guest):
     checks.freeswitch_answers_options(guest)
 
 
+def test_the_certificate_renewal_timer_is_armed_and_its_run_succeeds(guest: Guest):
+    assert guest.out("systemctl is-enabled appliance-pki-renew.timer") == "enabled"
+    assert guest.out("systemctl is-active appliance-pki-renew.timer") == "active"
+    guest.run("systemctl start appliance-pki-renew.service", timeout=300)
+    result = guest.out("systemctl show -P Result appliance-pki-renew.service")
+    assert result == "success", guest.out("journalctl -u appliance-pki-renew.service -n 30 --no-pager")
+    assert guest.out("systemctl show -P ConditionResult appliance-pki-renew.service") == "yes"
+
+
 def test_the_survival_configuration_holds_no_plaintext_phone_password(guest: Guest):
     for password in EXT.values():
         found = guest.run(f"grep -rl '{password}' /var/lib/appliance-storage/survival", check=False)
