@@ -25,6 +25,20 @@ log = logging.getLogger(__name__)
 SURVIVAL_UNIT = "appliance-survival.service"
 
 
+def mount(data_dir: Path, via_systemd: bool = False) -> None:
+    """Mount the volume by its fstab line; via_systemd: through its mount unit, whose job may be waiting."""
+    if os.path.ismount(data_dir):
+        return
+    if via_systemd:
+        # Never at boot: the mount unit is ordered after the unlock unit, so waiting for it there would
+        # wait for ourselves.
+        unit = system.run(["systemd-escape", "-p", "--suffix=mount", str(data_dir)], check=False).stdout.strip()
+        if unit:
+            system.run(["systemctl", "start", unit], check=False, timeout=120)
+    if not os.path.ismount(data_dir):
+        system.run(["mount", str(data_dir)])
+
+
 def _attempt(method: str, fn: Callable[[], None]) -> dict[str, str]:
     try:
         fn()
@@ -88,8 +102,7 @@ def run(settings: StorageSettings, now: Callable[[], float] = time.time) -> dict
     record.update(method=method, tried=tried)
     if method:
         try:
-            if not os.path.ismount(settings.data_dir):
-                system.run(["mount", str(settings.data_dir)])
+            mount(settings.data_dir)
         except system.CommandFailed as exc:
             record["problems"].append(f"unlocked but not mounted: {exc}")
             method = ""
@@ -133,8 +146,7 @@ def unlock_with_recovery(settings: StorageSettings, recovery_key: str) -> dict[s
         args = ["cryptsetup", "open", "--allow-discards", "--key-file", "-", device, name]
         system.run(args, input_text=recovery_key.strip())
     system.run(["systemctl", "stop", SURVIVAL_UNIT], check=False)
-    if not os.path.ismount(settings.data_dir):
-        system.run(["mount", str(settings.data_dir)])
+    mount(settings.data_dir, via_systemd=True)
     # the services that need the volume failed or waited at boot: start what the box normally runs
     system.run(["systemctl", "start", "--no-block", "multi-user.target"], check=False)
     record = {

@@ -70,6 +70,7 @@ def test_without_the_tpm_tang_opens_the_volume_and_the_status_says_so(settings, 
     assert order == ["tang"]  # no /dev/tpmrm0 here: the TPM2 slot is reported, not tried
     assert record["state"] == status.UNLOCKED and record["method"] == "tang"
     assert ["mount", str(settings.data_dir)] in calls
+    assert not any(c[:2] == ["systemd-escape", "-p"] for c in calls)  # at boot: never through the mount unit
     saved = json.loads(settings.status_file.read_text())
     assert saved["tried"][0] == {
         "method": "tpm2",
