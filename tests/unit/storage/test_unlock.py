@@ -133,3 +133,16 @@ def test_status_file_is_replaced_atomically(tmp_path):
     status.write(path, {"state": "degraded"})
     assert json.loads(path.read_text()) == {"state": "degraded"}
     assert [p.name for p in path.parent.iterdir()] == ["storage.json"]
+
+
+def test_a_wrong_recovery_key_is_refused_before_anything_changes(settings, calls, monkeypatch):
+    monkeypatch.setattr(luks, "key_opens", lambda device, key: key == "right-key")
+    with pytest.raises(RuntimeError, match="does not open /dev/vda3"):
+        unlock.unlock_with_recovery(settings, "wrong-key\n")
+    assert calls == [] and not settings.status_file.exists()
+    record = unlock.unlock_with_recovery(settings, "right-key\n")
+    assert record["method"] == "recovery-key"
+    opened = next(c for c in calls if c[:2] == ["cryptsetup", "open"])
+    assert "right-key" not in opened  # the key went on standard input, never on the command line
+    assert ["systemctl", "stop", unlock.SURVIVAL_UNIT] in calls
+    assert ["systemctl", "start", "--no-block", "multi-user.target"] in calls
