@@ -101,7 +101,7 @@ def build(args: argparse.Namespace, env: dict[str, str]) -> dict:
         rootfs.unpack(tarball, rootdir)
         boot.configure_defaults(rootdir, target)
 
-    with rootfs.chroot_session(rootdir, args.cache_dir.resolve()):
+    with rootfs.chroot_session(rootdir, args.cache_dir.resolve(), target.arch):
         with steps.step("update packages"):
             rootfs.update_packages(rootdir, target, pin, log)
         with steps.step("apply roles (ansible/image.yml, chroot)"):
