@@ -69,7 +69,9 @@ def open_volume(
     """Open the volume by the first method that works; return (method or "", what was tried)."""
     name = settings.luks_name
     if Path(f"/dev/mapper/{name}").exists():
-        return "at-boot", [{"method": "at-boot", "result": "ok (opened before this service, by crypttab)"}]
+        return "at-boot", [
+            {"method": "at-boot", "result": "ok (opened before this service: by first boot, or by crypttab)"}
+        ]
     kinds = luks.tokens(device)
     tried: list[dict[str, str]] = []
     plan: list[tuple[str, Callable[[], None]]] = []

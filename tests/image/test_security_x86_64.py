@@ -42,7 +42,7 @@ pytestmark = [pytest.mark.image, pytest.mark.timeout(7200)]
 WORK = REPO / "build" / "security-test"
 PLAYBOOK = Path(__file__).with_name("test_security_image.yml")
 BOOT_TIMEOUT = float(os.environ.get("IMAGE_BOOT_TIMEOUT", "2400"))
-EXT = {"101": "Alice-pw-7f3k2q", "102": "Bob-pw-9x8c1z"}
+EXT = {"101": "Alice-pw-7f3k2q-Zr8w", "102": "Bob-pw-9x8c1z-Qm4tV"}  # the model wants 16+
 
 
 @pytest.fixture(scope="module")
