@@ -190,6 +190,8 @@ def test_the_escrowed_recovery_key_opens_only_with_the_hub_key_and_wrong_keys_ar
 
 
 def test_reboot_unlocks_through_tang_unattended(guest: Guest):
+    # PostgreSQL starts after first boot and the unlock unit; on a loaded TCG guest that takes minutes
+    guest.run("timeout 900 sh -c 'until pg_isready -q; do sleep 3; done'", timeout=960)
     for number, password in EXT.items():
         guest.run(f"appliance extension add {number} Ext{number} --password {password}")
     guest.run("appliance config apply")
