@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -195,6 +196,8 @@ def _summary(steps: Steps, record: dict, dist: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the build; exit 2 when preflight stops it, 1 when a step fails."""
     args = _parser().parse_args(argv)
+    # SIGTERM (a test's timeout, a CI job cancelled) unwinds like Ctrl-C: the chroot's mounts are undone
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     lock_path = args.build_dir / f".{args.target}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as lock:

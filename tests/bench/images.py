@@ -29,6 +29,7 @@ PLAIN_PLAYBOOK = Path(__file__).resolve().parent / "plain-debian.yml"
 READY = r"appliance-firstboot: ready"
 LOGIN = r"\S+ login: "  # the serial getty's prompt: a plain Debian is booted when it asks
 BOOT_TIMEOUT = float(os.environ.get("IMAGE_BOOT_TIMEOUT", "2400"))
+LOGIN_AFTER_READY = 180  # the appliance's getty may come after first boot's ready: wait this much more for it
 MIB, GIB = 2**20, 2**30
 
 # the issue's targets
@@ -79,7 +80,7 @@ def build(name: str, cache: Path, playbook: Path | None, source_env: dict[str, s
 
 
 def boot(raw: Path, pattern: str, name: str) -> tuple[float, float]:
-    """Boot a copy of `raw` (8 GiB, as the boot test) until `pattern`; return (seconds to it, seconds to login)."""
+    """Boot a copy of `raw` (8 GiB, as the boot test) until `pattern` and the login prompt; return both times."""
     workdir = WORK / f"vm-{name}"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -89,7 +90,7 @@ def boot(raw: Path, pattern: str, name: str) -> tuple[float, float]:
     started = time.monotonic()
     vm.start()
     try:
-        login_at = 0.0
+        login_at = ready_at = 0.0
         login = re.compile(LOGIN, re.MULTILINE)
         target = re.compile(pattern, re.MULTILINE)
         deadline = started + BOOT_TIMEOUT
@@ -97,11 +98,16 @@ def boot(raw: Path, pattern: str, name: str) -> tuple[float, float]:
             text = vm.serial_text()
             if not login_at and login.search(text):
                 login_at = time.monotonic() - started
-            if target.search(text):
-                return time.monotonic() - started, login_at or time.monotonic() - started
+            if target.search(text) and not ready_at:
+                ready_at = time.monotonic() - started
+                deadline = min(deadline, time.monotonic() + LOGIN_AFTER_READY)
+            if ready_at and login_at:
+                return ready_at, login_at
             if vm.qemu.poll() is not None:
                 raise RuntimeError(f"QEMU exited before {pattern!r}; see {workdir}")
             time.sleep(1)
+        if ready_at:  # ready, but no login prompt on the serial console soon after: report it as missing
+            return ready_at, float("nan")
         raise TimeoutError(f"{name}: {pattern!r} not seen within {BOOT_TIMEOUT:.0f}s ({workdir / 'serial.log'})")
     finally:
         vm.stop()
@@ -112,6 +118,8 @@ def _verdict(value: float, limit: float) -> str:
 
 
 def _fmt_s(seconds: float) -> str:
+    if seconds != seconds:  # NaN: not seen
+        return "not seen"
     return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
 
 

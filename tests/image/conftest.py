@@ -9,9 +9,11 @@ built so anyway on a host without FreeSWITCH, e.g. CI).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -27,7 +29,8 @@ from tests.image.make_bundle import make_bundle
 
 WORK = REPO / "build" / "image-test"
 TOOLS = ("mmdebstrap", "mkfs.ext4", "mkfs.vfat", "mcopy", "sfdisk", "xz", "bmaptool", "qemu-system-x86_64", "ssh")
-BUILD_TIMEOUT = 3600
+# seconds per build: the rpi base is made through qemu-user (about an hour cold on 2 cores)
+BUILD_TIMEOUT = {"x86_64": 3600, "rpi": 3 * 3600}
 
 
 def _missing_tools() -> list[str]:
@@ -96,11 +99,30 @@ def _build(target: str, bundle: Path | None, key: Path) -> Path:
         cmd.append(TEST_WITHOUT_FREESWITCH)
     else:
         env["FREESWITCH_BUNDLE"] = str(bundle)
+    timeout = BUILD_TIMEOUT[target]
     with log.open("w") as out:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT)
-    if proc.returncode != 0:
-        pytest.fail(f"the {target} image build failed (exit {proc.returncode}); {log}:\n{_tail(log)}", pytrace=False)
+        # its own process group: on a timeout the whole build stops (mmdebstrap, apt, qemu-user children
+        # outlived a killed builder before), and SIGTERM lets the builder undo its mounts first
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _stop_group(proc)
+            pytest.fail(f"the {target} image build took over {timeout} s; {log}:\n{_tail(log)}", pytrace=False)
+    if rc != 0:
+        pytest.fail(f"the {target} image build failed (exit {rc}); {log}:\n{_tail(log)}", pytrace=False)
     return raw
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Stop a build and everything it started: SIGTERM to its group, SIGKILL after a grace period."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=120)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 @pytest.fixture(scope="session")
