@@ -529,6 +529,12 @@ def _parser() -> argparse.ArgumentParser:
     add_menu_commands(lambda name, help_text: _group(sub, name, help_text), _cmd)
     # -- end menus -------------------------------------------------------------------------------
 
+    # -- storage: the data volume's unlock, recovery and status; appliance/storage/cli.py -----------
+    from appliance.storage.cli import add_commands as add_storage_commands
+
+    add_storage_commands(_group(sub, "storage", "encrypted data volume: status, unlock, recovery, escrow"), _cmd)
+    # -- end storage -----------------------------------------------------------------------------
+
     # -- console: web console and REST API; handlers and options in appliance/console/cli.py -----
     from appliance.console.cli import add_commands as add_console_commands
 

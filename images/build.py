@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -31,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, default=REPO / "build" / "cache")
     p.add_argument("--dist-dir", type=Path, default=REPO / "dist")
     p.add_argument("--refresh-base", action="store_true", help="make the base root filesystem again")
+    p.add_argument(preflight.TEST_WITHOUT_FREESWITCH, dest="test_without_freeswitch", action="store_true",
+                   help="the test suite's image for hosts without FreeSWITCH (CI): none in it, named "
+                        "*-test-no-freeswitch.img, NOT a product image; refused with a FREESWITCH_ source")  # fmt: skip
     # level 1: about 8x faster than xz's default 6 for ~15% more bytes (docs/images.md, "Artefacts")
     p.add_argument("--xz-level", default=os.environ.get("IMAGE_XZ_LEVEL", "1"))
     return p
@@ -52,6 +56,14 @@ def _ssh_keys(files: list[Path]) -> list[str]:
     return keys
 
 
+TEST_SUFFIX = "-test-no-freeswitch"
+
+
+def image_name(version: str, target: str, test_without_freeswitch: bool = False) -> str:
+    """Return the raw image's file name; a test image without FreeSWITCH says so in its name."""
+    return f"appliance-{version}-{target}{TEST_SUFFIX if test_without_freeswitch else ''}.img"
+
+
 def build(args: argparse.Namespace, env: dict[str, str]) -> dict:
     """Run every step; return the build record (timings, sizes, paths)."""
     steps = Steps(STEPS)
@@ -64,7 +76,8 @@ def build(args: argparse.Namespace, env: dict[str, str]) -> dict:
     say(f"Building appliance {version} for {target.name} ({target.arch}); log: {log}")
 
     with steps.step("preflight"):
-        source = preflight.freeswitch_source(env, target)  # first: it needs nothing but the environment
+        # first: it needs nothing but the environment
+        source = preflight.freeswitch_source(env, target, test_without=args.test_without_freeswitch)
         say(f"    FreeSWITCH from {source.describe()}")
         ansible_playbook = _ansible_playbook()
         problems = preflight.check_host(target, args.playbook, ansible_playbook, workdir)
@@ -89,7 +102,7 @@ def build(args: argparse.Namespace, env: dict[str, str]) -> dict:
         rootfs.unpack(tarball, rootdir)
         boot.configure_defaults(rootdir, target)
 
-    with rootfs.chroot_session(rootdir, args.cache_dir.resolve()):
+    with rootfs.chroot_session(rootdir, args.cache_dir.resolve(), target.arch):
         with steps.step("update packages"):
             rootfs.update_packages(rootdir, target, pin, log)
         with steps.step("apply roles (ansible/image.yml, chroot)"):
@@ -105,7 +118,7 @@ def build(args: argparse.Namespace, env: dict[str, str]) -> dict:
         finalize.check(rootdir)
         warnings = finalize.contract_warnings(rootdir)
 
-    raw = workdir / f"appliance-{version}-{target.name}.img"
+    raw = workdir / image_name(version, target.name, source.kind == "none")
     with steps.step("filesystems"):
         used = disk.tree_size(rootdir)
         root_mib = disk.root_size_mib(used, target.root_headroom_mib)
@@ -137,12 +150,17 @@ def build(args: argparse.Namespace, env: dict[str, str]) -> dict:
         if target.imager:
             base_url = env.get("IMAGE_BASE_URL") or artefacts.default_base_url(dist)
             entry = artefacts.imager_entry(target, raw, xz_path, base_url, artefacts.sha256(raw))
+            if source.kind == "none":
+                entry["name"] += " (TEST image, no FreeSWITCH)"
+                entry["description"] = f"{preflight.TEST_IMAGE_LABEL}. {entry['description']}"
             artefacts.write_imager_json(dist, entry)
         artefacts.write_sha256sums(dist)
 
     record = {
         "target": target.name,
         "version": version,
+        "freeswitch": source.kind,
+        "product": source.kind != "none",
         "built": datetime.now(UTC).isoformat(timespec="seconds"),
         "base": {"tarball": str(tarball), "cached": cached, "pin": asdict(pin)},
         "timings": dict(steps.timings),
@@ -171,11 +189,15 @@ def _summary(steps: Steps, record: dict, dist: Path) -> None:
     say(f"Artefacts in {dist}: " + ", ".join(sorted(p.name for p in dist.iterdir() if p.is_file())))
     for w in record["contract_warnings"]:
         say(f"warning: {w}")
+    if not record["product"]:
+        say(f"warning: {preflight.TEST_IMAGE_LABEL}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the build; exit 2 when preflight stops it, 1 when a step fails."""
     args = _parser().parse_args(argv)
+    # SIGTERM (a test's timeout, a CI job cancelled) unwinds like Ctrl-C: the chroot's mounts are undone
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     lock_path = args.build_dir / f".{args.target}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as lock:

@@ -39,6 +39,10 @@ make command line):
 
 Nothing was built."""
 
+# A build for the test suite on a host without any FreeSWITCH (CI): asked for explicitly, never a fallback.
+TEST_WITHOUT_FREESWITCH = "--test-without-freeswitch"
+TEST_IMAGE_LABEL = "TEST IMAGE WITHOUT FREESWITCH: not a product image (it cannot answer SIP)"
+
 # host tools and the Debian package that has each (make image installs APT_IMAGE first)
 TOOLS = {
     "mmdebstrap": "mmdebstrap",
@@ -60,7 +64,7 @@ class PreflightError(RuntimeError):
 class FreeSwitchSource:
     """Where the image gets FreeSWITCH from, as extra vars for ansible/image.yml."""
 
-    kind: str  # signalwire | apt | bundle
+    kind: str  # signalwire | apt | bundle | none (a test image, TEST_WITHOUT_FREESWITCH)
     extra_vars: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
@@ -69,17 +73,32 @@ class FreeSwitchSource:
             return "SignalWire's Debian repository (token given)"
         if self.kind == "apt":
             return f"apt repository {self.extra_vars['freeswitch_apt_repo']}"
+        if self.kind == "none":
+            return f"nowhere: {TEST_IMAGE_LABEL}"
         return f"bundle {self.extra_vars['freeswitch_bundle']}"
 
 
-def freeswitch_source(env: dict[str, str], target: Target) -> FreeSwitchSource:
+def freeswitch_source(env: dict[str, str], target: Target, test_without: bool = False) -> FreeSwitchSource:
     """Return the FreeSWITCH source the environment names, or raise PreflightError with the three options."""
-    return source_from_env(env, target.name, target.arch)
+    return source_from_env(env, target.name, target.arch, test_without=test_without)
 
 
-def source_from_env(env: dict[str, str], target_name: str, arch: str | None) -> FreeSwitchSource:
-    """Return the source named in `env`; a bundle's architecture is checked when `arch` is given."""
+def source_from_env(
+    env: dict[str, str], target_name: str, arch: str | None, test_without: bool = False
+) -> FreeSwitchSource:
+    """Return the source named in `env`; a bundle's architecture is checked when `arch` is given.
+
+    `test_without` (TEST_WITHOUT_FREESWITCH) is the test suite's explicit request for an image without
+    FreeSWITCH; it is refused together with a source, so a product build can never fall back to it.
+    """
     given = [name for name in SOURCE_VARS if env.get(name, "").strip()]
+    if test_without:
+        if given:
+            raise PreflightError(
+                f"image build stopped: {TEST_WITHOUT_FREESWITCH} builds a test image without FreeSWITCH, but a "
+                f"FreeSWITCH source is given too ({', '.join(given)}); give one or the other."
+            )
+        return FreeSwitchSource("none")
     if not given:
         raise PreflightError(NO_SOURCE.format(target=target_name))
     if len(given) > 1:
@@ -210,9 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python3 -m images.preflight")
     p.add_argument("--target", required=True)
     p.add_argument("--source-only", action="store_true", required=True)
+    p.add_argument(TEST_WITHOUT_FREESWITCH, dest="test_without", action="store_true")
     args = p.parse_args(argv)
     try:
-        source_from_env(dict(os.environ), args.target, None)
+        source_from_env(dict(os.environ), args.target, None, test_without=args.test_without)
     except PreflightError as exc:
         print(exc, file=sys.stderr)
         return 2

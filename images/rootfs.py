@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -218,8 +219,32 @@ LEAN = Path("etc/dpkg/dpkg.cfg.d/90appliance-lean")
 
 
 @contextmanager
-def chroot_session(rootdir: Path, cache_dir: Path) -> Iterator[None]:
+def apt_archive_cache(cache_dir: Path, arch: str) -> Iterator[Path]:
+    """Yield this architecture's apt download cache, held for this build alone while the chroot uses it.
+
+    apt locks the archive directory itself and gives up at once when another apt holds it, so two builds
+    sharing one (an x86_64 and an rpi build side by side) failed. Each architecture has its own; a second
+    build of the same architecture on the same cache (another build directory) waits for the first.
+    """
+    archives = _mkdir(cache_dir / "apt-archives" / arch / "partial").parent
+    with (cache_dir / "apt-archives" / f".{arch}.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"    waiting for another build using the {arch} apt cache {archives}")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield archives
+
+
+@contextmanager
+def chroot_session(rootdir: Path, cache_dir: Path, arch: str) -> Iterator[None]:
     """Mount what packages need inside the chroot, with no service starts and caches bound in; undo on exit."""
+    with apt_archive_cache(cache_dir, arch) as archives, _chroot_mounts(rootdir, cache_dir, archives):
+        yield
+
+
+@contextmanager
+def _chroot_mounts(rootdir: Path, cache_dir: Path, archives: Path) -> Iterator[None]:
     root = rootdir.resolve()
     binds = [
         (["-t", "proc", "proc"], root / "proc"),
@@ -229,7 +254,7 @@ def chroot_session(rootdir: Path, cache_dir: Path) -> Iterator[None]:
         (["-t", "tmpfs", "-o", "mode=1777", "tmpfs"], root / "dev/shm"),
         (["-t", "tmpfs", "-o", "mode=0755", "tmpfs"], root / "run"),
         # downloads survive between builds: a warm rebuild fetches nothing it fetched before
-        (["--bind", str(_mkdir(cache_dir / "apt-archives" / "partial").parent)], root / "var/cache/apt/archives"),
+        (["--bind", str(archives)], root / "var/cache/apt/archives"),
         (["--bind", str(_mkdir(cache_dir / "pip"))], root / "root/.cache/pip"),
     ]
     saved_resolv = _swap_resolv(root)

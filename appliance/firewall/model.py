@@ -30,6 +30,7 @@ _TUPLE_FIELDS = {
     "tunnel_networks": "networks",
     "trunk_addresses": "networks",
     "tunnel_tcp_ports": "ports",
+    "lan_tcp_ports": "ports",
     "loopback_ports": "ports",
 }
 
@@ -55,6 +56,9 @@ class Policy:
     rtp_end: int = 32768
     wireguard_port: int = 0  # 0: nothing listens (a spoke only dials out)
     tunnel_tcp_ports: tuple[int, ...] = (22,)  # SSH for Ansible from the fleet controller
+    # Admin TCP ports opened to the LAN too (none by default: SSH comes through the tunnel). A box
+    # managed without a tunnel, or the image tests reaching the guest through QEMU, list 22 here.
+    lan_tcp_ports: tuple[int, ...] = ()
     # The event socket, PostgreSQL and the outbound-socket server: never from the network.
     loopback_ports: tuple[int, ...] = (8021, 5432, 8084)
     # Per source address, on the SIP ports; trusted = registered phones and trunks.
@@ -142,7 +146,7 @@ def _problems(p: Policy, obj: str) -> Iterator[Problem]:
         yield Problem(obj, "external_sip_port", "its TLS port (one up) must be a port number too")
     if not 0 <= p.wireguard_port <= 65535:
         yield Problem(obj, "wireguard_port", f"{p.wireguard_port} is not a port number (0: none)")
-    for name in ("tunnel_tcp_ports", "loopback_ports"):
+    for name in ("tunnel_tcp_ports", "lan_tcp_ports", "loopback_ports"):
         for port in getattr(p, name):
             if not 1 <= port <= 65535:
                 yield Problem(obj, name, f"{port} is not a port number")
@@ -158,7 +162,7 @@ def _problems(p: Policy, obj: str) -> Iterator[Problem]:
 
 def _overlaps(p: Policy, obj: str) -> Iterator[Problem]:
     """Refuse a loopback-only port that another rule would open: the explicit drop would hide it silently."""
-    opened = {*p.sip_ports, p.console_port, *p.tunnel_tcp_ports, p.wireguard_port}
+    opened = {*p.sip_ports, p.console_port, *p.tunnel_tcp_ports, *p.lan_tcp_ports, p.wireguard_port}
     for port in p.loopback_ports:
         if port in opened or p.rtp_start <= port <= p.rtp_end:
             yield Problem(obj, "loopback_ports", f"{port} is also opened to the network by another setting")

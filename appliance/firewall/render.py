@@ -177,6 +177,8 @@ def _zones(p: Policy) -> list[str]:
     out += _wireguard(p)
     out += ["\t}", "", "\t# Phones, FXS gateways and admins on the office network.", "\tchain from_lan {"]
     out += internal + _wireguard(p)  # a box with one port reaches the hub through the office router
+    if p.lan_tcp_ports:
+        out.append(f"\t\ttcp dport {_set(p.lan_tcp_ports)} accept")
     out += [
         "\t}",
         "",

@@ -110,8 +110,8 @@ def load(path: Path = DEFAULT_PATH) -> Settings:
 def from_dict(raw: dict[str, Any]) -> Settings:
     """Check and type a settings mapping."""
     mode = str(raw["storage_mode"])
-    if mode not in ("auto", "tpm2", "lab"):
-        raise SettingsError(f"storage_mode: {mode!r} is not one of auto, tpm2, lab")
+    if mode not in ("auto", "tpm2", "tang", "lab"):
+        raise SettingsError(f"storage_mode: {mode!r} is not one of auto, tpm2, tang, lab")
     return Settings(
         data_dir=Path(raw["data_dir"]),
         state_dir=Path(raw["state_dir"]),

@@ -47,10 +47,12 @@ class Volume:
         return f"/dev/mapper/{self.name}"
 
 
-def choose_mode(wanted: str, tpm_device: Path = TPM_DEVICE) -> str:
-    """Return tpm2 or lab for the wanted mode (auto picks TPM2 when the box has one)."""
+def choose_mode(wanted: str, tpm_device: Path = TPM_DEVICE, tang: bool = False) -> str:
+    """Return tpm2, tang or lab for the wanted mode (auto: TPM2 when the box has one, else Tang if configured)."""
     if wanted == "auto":
-        return "tpm2" if tpm_device.exists() else "lab"
+        return "tpm2" if tpm_device.exists() else "tang" if tang else "lab"
+    if wanted == "tang" and not tang:
+        raise RuntimeError("storage_mode is tang but no tang_servers are set in /etc/appliance/storage.yml")
     if wanted == "tpm2" and not tpm_device.exists():
         raise RuntimeError(f"storage_mode is tpm2 but {tpm_device} does not exist: this box has no usable TPM2")
     return wanted
@@ -65,9 +67,9 @@ def crypttab_line(name: str, luks_uuid: str, mode: str, keyfile: Path) -> str:
     return f"{name} UUID={luks_uuid} {keyfile} luks,discard,nofail\n"
 
 
-def fstab_line(mapper: str, mountpoint: Path) -> str:
+def fstab_line(mapper: str, mountpoint: Path, device_timeout: str = "90s") -> str:
     """Return the /etc/fstab line that mounts the unlocked volume."""
-    return f"{mapper} {mountpoint} ext4 defaults,noatime,nofail,x-systemd.device-timeout=90s 0 2\n"
+    return f"{mapper} {mountpoint} ext4 defaults,noatime,nofail,x-systemd.device-timeout={device_timeout} 0 2\n"
 
 
 def ensure_line(path: Path, line: str, field: int) -> bool:
@@ -122,7 +124,7 @@ def mode_file_text(mode: str, keyfile: Path) -> str:
     if mode == "lab":
         lines += [f"keyfile={keyfile}", "warning=" + LAB_BANNER.format(keyfile=keyfile)]
     else:
-        lines += ["unlock=tpm2", f"recovery_key={RECOVERY_FILE} (until escrowed to the hub)"]
+        lines += [f"unlock={mode}", "recovery_key=escrowed (appliance storage status)"]
     return "\n".join(lines) + "\n"
 
 
@@ -190,8 +192,16 @@ def enrol_tpm2(device: str, key: str, pcrs: str) -> str:
     return recovery
 
 
-def escrow_recovery_key(recovery_key: str, hub_url: str, path: Path = RECOVERY_FILE) -> Path:
-    """Hook: hand the recovery key to the hub. For now: a root-only file, to be moved off the box."""
+def escrow_recovery_key(recovery_key: str, hub_url: str, path: Path = RECOVERY_FILE, luks_uuid: str = "") -> Path:
+    """Hand the recovery key to the hub: sealed to the fleet's escrow key, else a root-only file."""
+    from appliance.storage import provision
+    from appliance.storage import settings as storage_settings
+
+    stored = storage_settings.load()
+    if stored.escrow_public_key and luks_uuid:
+        sealed = provision.escrow_recovery_key(stored, luks_uuid, recovery_key)
+        if sealed is not None:
+            return sealed
     # The security stack replaces this with escrow to the hub over WireGuard; until then a person
     # must copy the file somewhere safe and delete it (it opens the volume without the TPM).
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from appliance.firstboot import storage, system
 from appliance.firstboot.settings import Settings
+from appliance.storage import luks, provision
+from appliance.storage import settings as storage_settings
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +28,26 @@ def set_up(settings: Settings, device: str, etc: Path = Path("/etc")) -> str:
     storage.unlock(volume, keyfile if keyfile.exists() else None)
     storage.make_filesystem(volume)
     uuid = storage.luks_uuid(device)
-    storage.ensure_line(etc / "crypttab", storage.crypttab_line(volume.name, uuid, mode, settings.keyfile), 0)
-    storage.ensure_line(etc / "fstab", storage.fstab_line(volume.mapper, volume.mountpoint), 1)
+    if mode != "tang":
+        storage.ensure_line(etc / "crypttab", storage.crypttab_line(volume.name, uuid, mode, settings.keyfile), 0)
+    # Tang: no crypttab line (its generated unit would ask for a passphrase on the console before the
+    # network is up); appliance-storage-unlock.service opens the volume, and the mount waits for it.
+    timeout = "0" if mode == "tang" else "90s"
+    storage.ensure_line(etc / "fstab", storage.fstab_line(volume.mapper, volume.mountpoint, timeout), 1)
     _mount(volume.mountpoint)
     if mode == "tpm2" and initial.exists():
         recovery = storage.enrol_tpm2(device, initial.read_text(encoding="ascii"), settings.tpm2_pcrs)
-        storage.escrow_recovery_key(recovery, settings.hub_url)
+        storage.escrow_recovery_key(recovery, settings.hub_url, luks_uuid=uuid)
+        initial.unlink()
+    if mode == "tang" and initial.exists():
+        # Tang (Clevis) and a recovery key replace the initial key (appliance.storage.provision)
+        key = initial.read_text(encoding="ascii")
+        stored = storage_settings.load()
+        if "tang" not in luks.clevis_pins(device) and "sss" not in luks.clevis_pins(device):
+            provision.enrol_tang_binding(stored, device, key)
+        recovery = provision.add_recovery_key(device, key)
+        storage.escrow_recovery_key(recovery, settings.hub_url, luks_uuid=uuid)
+        provision.drop_initial_key(device, key)
         initial.unlink()
     (settings.data_dir / storage.MODE_FILE).write_text(storage.mode_file_text(mode, settings.keyfile), encoding="utf-8")
     if mode == "lab":
@@ -49,7 +65,7 @@ def _mode(settings: Settings, volume: storage.Volume) -> str:
         return recorded
     if storage.is_luks(volume.device) and settings.keyfile.exists():
         return "lab"
-    return storage.choose_mode(settings.storage_mode)
+    return storage.choose_mode(settings.storage_mode, tang=provision.tang_configured(storage_settings.load()))
 
 
 def _mount(mountpoint: Path) -> None:

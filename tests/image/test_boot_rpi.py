@@ -15,9 +15,9 @@ import pytest
 
 from images import qemu
 from tests.image import checks
-from tests.image.conftest import Guest
+from tests.image.conftest import Guest, has_freeswitch
 
-pytestmark = [pytest.mark.image, pytest.mark.timeout(10800)]
+pytestmark = [pytest.mark.image, pytest.mark.image_rpi, pytest.mark.timeout(10800)]
 
 # an emulated Cortex-A72 on x86_64 is slower still than TCG x86_64
 BOOT_TIMEOUT = float(os.environ.get("IMAGE_BOOT_TIMEOUT_RPI", "3600"))
@@ -32,7 +32,7 @@ def guest(rpi_image: Path, test_key: Path, tmp_path_factory) -> Guest:
     direct = qemu.pi_direct_kernel(disk, workdir)
     vm = qemu.Vm(disk, workdir, qemu.pick_ports(), serial_log=workdir / "serial.log", direct=direct).start()
     try:
-        guest = Guest(vm, test_key, workdir, SSH_USER)
+        guest = Guest(vm, test_key, workdir, SSH_USER, freeswitch=has_freeswitch(rpi_image))
         try:
             vm.wait_for(checks.READY, BOOT_TIMEOUT)
             guest.wait_for_ssh(300)

@@ -13,7 +13,7 @@ import pytest
 
 from images import qemu
 from tests.image import checks
-from tests.image.conftest import Guest
+from tests.image.conftest import Guest, has_freeswitch
 
 pytestmark = [pytest.mark.image, pytest.mark.timeout(7200)]
 
@@ -28,7 +28,7 @@ def guest(x86_64_image: Path, test_key: Path, tmp_path_factory) -> Guest:
     disk = qemu.prepare_disk(x86_64_image, workdir / "disk.img", "8G")
     vm = qemu.Vm(disk, workdir, qemu.pick_ports(), serial_log=workdir / "serial.log").start()
     try:
-        guest = Guest(vm, test_key, workdir, SSH_USER)
+        guest = Guest(vm, test_key, workdir, SSH_USER, freeswitch=has_freeswitch(x86_64_image))
         try:
             vm.wait_for(checks.READY, BOOT_TIMEOUT)
             guest.wait_for_ssh(300)

@@ -124,3 +124,23 @@ def test_product_layer_filters_do_not_key_the_base():
     target = load("x86_64")
     assert target.dpkg_exclude_product
     assert cache_key(dataclasses.replace(target, dpkg_exclude_product=()), PIN) == cache_key(target, PIN)
+
+
+def test_apt_download_cache_is_per_architecture_and_held_by_one_build(tmp_path):
+    import threading
+
+    entered = threading.Event()
+
+    def second_amd64_build():
+        with rootfs.apt_archive_cache(tmp_path, "amd64"):
+            entered.set()
+
+    with rootfs.apt_archive_cache(tmp_path, "amd64") as amd64:
+        with rootfs.apt_archive_cache(tmp_path, "arm64") as arm64:  # another architecture: no wait
+            assert amd64 != arm64
+            assert (amd64 / "partial").is_dir() and (arm64 / "partial").is_dir()
+        waiter = threading.Thread(target=second_amd64_build)
+        waiter.start()
+        assert not entered.wait(0.5), "a second build of the same architecture got the cache while it was held"
+    assert entered.wait(10), "the second build never got the cache after the first let it go"
+    waiter.join(10)

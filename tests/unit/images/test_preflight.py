@@ -118,3 +118,19 @@ def test_targets_load():
     assert x86.packages[0] == "systemd-sysv"  # common packages first
     with pytest.raises(ValueError, match="unknown target"):
         load("sparc")
+
+
+def test_test_image_without_freeswitch_only_when_asked_for_and_never_with_a_source():
+    assert source_from_env({}, "x86_64", "amd64", test_without=True).kind == "none"
+    assert "not a product image" in source_from_env({}, "x86_64", "amd64", test_without=True).describe()
+    with pytest.raises(PreflightError, match="give one or the other"):
+        source_from_env({"FREESWITCH_SIGNALWIRE_TOKEN": "pat"}, "x86_64", "amd64", test_without=True)
+    with pytest.raises(PreflightError, match="no FreeSWITCH source given"):
+        source_from_env({}, "x86_64", "amd64")  # the product default still refuses
+
+
+def test_test_image_is_named_as_such():
+    assert build.image_name("0.1.0", "x86_64") == "appliance-0.1.0-x86_64.img"
+    assert (
+        build.image_name("0.1.0", "rpi", test_without_freeswitch=True) == "appliance-0.1.0-rpi-test-no-freeswitch.img"
+    )
