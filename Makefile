@@ -57,8 +57,9 @@ test-images: image-deps ## Build the x86_64 image and boot it under QEMU, checki
 test-fast: setup ## Run the fast layers only (no image builds or boots)
 	$(PYTEST) -q -m "not image"
 
-bench: setup ## Print performance figures: calls/s vs a static dialplan, post-dial delay
+bench: setup ## Print performance figures: calls/s vs a static dialplan, post-dial delay, CDRs at a million
 	$(PY) -m tests.bench.calls
+	$(PY) -m tests.bench.cdrs
 
 lint: setup ## ruff, yamllint and ansible-lint
 	$(VENV)/bin/ruff check appliance tests

@@ -12,7 +12,8 @@ import logging
 import signal
 import ssl
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -58,10 +59,14 @@ def server(app: Flask, host: str, port: int, files: CertFiles) -> BaseWSGIServer
     return make_server(host, port, app, threaded=True, ssl_context=tls_context(*files()))
 
 
-def serve_forever(app: Flask, host: str, port: int, files: CertFiles) -> None:
-    """Serve until interrupted; SIGHUP reloads the certificate."""
-    srv = server(app, host, port, files)
-    ctx = srv.socket.context
+def serve_forever(app: Flask, hosts: str | Sequence[str], port: int, files: CertFiles) -> None:
+    """Serve on every address (the LAN's and the tunnel's) until interrupted; SIGHUP reloads the certificate."""
+    addresses = [hosts] if isinstance(hosts, str) else list(hosts)
+    if not addresses:
+        raise ValueError("no address to listen on (console.bind)")
+    # One process for all addresses: one sign-in throttle, one connection pool, one certificate context.
+    ctx = tls_context(*files())
+    servers = [make_server(host, port, app, threaded=True, ssl_context=ctx) for host in addresses]
 
     def reload(signum: int, frame: object) -> None:
         try:
@@ -73,10 +78,18 @@ def serve_forever(app: Flask, host: str, port: int, files: CertFiles) -> None:
             log.info("reloaded %s", cert)
 
     signal.signal(signal.SIGHUP, reload)
-    log.info("console on https://%s:%s/", host if ":" not in host else f"[{host}]", srv.server_port)
+    for srv in servers:
+        host = srv.server_address[0]
+        log.info("console on https://%s:%s/", host if ":" not in host else f"[{host}]", srv.server_port)
+    others = [threading.Thread(target=srv.serve_forever, daemon=True) for srv in servers[1:]]
+    for thread in others:
+        thread.start()
     try:
-        srv.serve_forever()
+        servers[0].serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        srv.server_close()
+        for srv in servers[1:]:
+            srv.shutdown()
+        for srv in servers:
+            srv.server_close()
