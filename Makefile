@@ -12,6 +12,7 @@ PYTEST  := $(VENV)/bin/pytest
 APT_TEST := postgresql sip-tester python3-venv iproute2 procps openssl wireguard-tools wireguard-go \
             nftables iputils-ping chromium libnss3-tools fdisk cloud-guest-utils
 STAMP   := $(VENV)/.installed
+export PROMTOOL := $(abspath $(VENV))/bin/promtool
 # Debian packages the image build and the image tests use (docs/images.md): mmdebstrap (+eatmydata) for the
 # base; qemu-user-static, binfmt-support and arch-test to build arm64 on x86_64; e2fsprogs, dosfstools, mtools
 # and fdisk to make filesystems as files and the disk without loop devices; xz-utils and bmap-tools for the
@@ -31,7 +32,14 @@ TARGET  ?= x86_64
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(STAMP) ## Install Debian packages and the Python environment (idempotent)
+setup: $(STAMP) $(PROMTOOL) ## Install Debian packages and the Python environment (idempotent)
+
+# promtool checks the shipped alert rules and runs their unit tests (tests/unit/metrics). Debian's
+# prometheus package would also install and start a Prometheus server; only its promtool is taken.
+$(PROMTOOL): | $(STAMP)
+	@echo ">> extracting promtool from Debian's prometheus package"
+	@tmp=$$(mktemp -d) && cd $$tmp && apt-get download -qq prometheus && dpkg-deb -x prometheus_*.deb root && \
+	  install -m 0755 root/usr/bin/promtool $(abspath $@) && rm -rf $$tmp
 
 $(STAMP): pyproject.toml
 	@missing=$$(for p in $(APT_TEST); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \

@@ -1,18 +1,23 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Drain the CDR spool into PostgreSQL: insert, commit, and only then forget the spooled files."""
+"""Drain CDR queues into PostgreSQL: insert, commit, and only then forget the files.
+
+A queue is anything with the `CdrSource` interface: the listener's spool, or FreeSWITCH's own
+CDR directory (`fscdr.FreeSwitchCdrDir`), which the writer drains directly by default.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from appliance.callcontrol.spool import Spool
+from appliance.callcontrol.fscdr import NotReady
 from appliance.store.db import connect
 
 log = logging.getLogger(__name__)
@@ -54,12 +59,27 @@ _PLACEHOLDERS = ", ".join("%(" + c + ")s" + _CASTS.get(c, "") for c in COLUMNS)
 INSERT_CDR = f"INSERT INTO cdrs ({', '.join(COLUMNS)}) VALUES ({_PLACEHOLDERS}) ON CONFLICT (uuid) DO NOTHING"
 
 
+class CdrSource(Protocol):
+    """A durable queue of CDR files: `Spool` and `FreeSwitchCdrDir` both are one."""
+
+    def pending(self, limit: int | None = None) -> list[Path]: ...
+
+    # The record, or None for a file that holds no CDR; raises NotReady while it is being written.
+    def load(self, path: Path) -> dict[str, Any] | None: ...
+
+    def done_many(self, paths: list[Path]) -> None: ...
+
+    def quarantine(self, path: Path, reason: str) -> None: ...
+
+    def depth(self) -> int: ...
+
+
 class CdrWriter:
-    """Move spooled CDRs into PostgreSQL, surviving PostgreSQL outages with the files still on disk."""
+    """Move queued CDRs into PostgreSQL, surviving PostgreSQL outages with the files still on disk."""
 
     def __init__(
         self,
-        spool: Spool,
+        sources: CdrSource | Sequence[CdrSource],
         dsn: str,
         *,
         batch_size: int = 200,
@@ -67,7 +87,7 @@ class CdrWriter:
         max_backoff: float = 3.0,
         idle_poll: float = 1.0,
     ):
-        self.spool = spool
+        self.sources: tuple[CdrSource, ...] = tuple(sources) if isinstance(sources, Sequence) else (sources,)
         self.dsn = dsn
         self.batch_size = batch_size
         self.min_backoff = min_backoff
@@ -89,7 +109,7 @@ class CdrWriter:
         self._wake.set()
 
     def run(self) -> None:
-        """Drain the spool until stop() is called, backing off while PostgreSQL is away."""
+        """Drain the sources until stop() is called, backing off while PostgreSQL is away."""
         delay = self.min_backoff
         while not self._stop.is_set():
             self._wake.clear()
@@ -100,45 +120,67 @@ class CdrWriter:
                 self._close()
                 self.failures += 1
                 if not self.db_down:
-                    waiting = self.spool.depth()
+                    waiting = self.depth()
                     if isinstance(exc, psycopg.OperationalError):
-                        log.warning("PostgreSQL unavailable (%s); %d CDRs wait in the spool", exc, waiting)
+                        log.warning("PostgreSQL unavailable (%s); %d CDRs wait on disk", exc, waiting)
                     else:
-                        log.exception("CDR writer failed; %d CDRs wait in the spool", waiting)
+                        log.exception("CDR writer failed; %d CDRs wait on disk", waiting)
                     self.db_down = True
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.max_backoff)
                 continue
             if self.db_down:
-                log.info("PostgreSQL is back; writing the spooled CDRs")
+                log.info("PostgreSQL is back; writing the waiting CDRs")
                 self.db_down = False
             delay = self.min_backoff
             if written < self.batch_size:
                 self._wake.wait(self.idle_poll)
         self._close()
 
+    def depth(self) -> int:
+        """Return how many CDRs wait in every source."""
+        return sum(source.depth() for source in self.sources)
+
     def drain(self) -> int:
-        """Write every spooled record now; return how many files were settled."""
+        """Write every queued record now; return how many files were settled."""
         total = 0
         while written := self.drain_once():
             total += written
         return total
 
     def drain_once(self) -> int:
-        """Write one batch of spooled records; return how many files were settled."""
-        paths = self.spool.pending(limit=self.batch_size)
-        if not paths:
-            return 0
+        """Write one batch from each source; return how many files were settled."""
+        return sum(self._drain_source(source) for source in self.sources)
+
+    def _drain_source(self, source: CdrSource) -> int:
+        paths = source.pending(limit=self.batch_size)
         batch: list[tuple[Path, dict[str, Any]]] = []
+        empty: list[Path] = []  # files that hold no CDR: settled without a row
+        waiting = 0
         for path in paths:
             try:
-                batch.append((path, _row(self.spool.load(path))))
+                record = source.load(path)
             except FileNotFoundError:
                 continue
+            except NotReady:
+                waiting += 1
+                continue
             except (ValueError, KeyError, TypeError) as exc:
-                self.spool.quarantine(path, f"unreadable: {exc}")
-        if not batch:
-            return len(paths)
+                source.quarantine(path, f"unreadable: {exc}")
+                continue
+            if record is None:
+                empty.append(path)
+                continue
+            try:
+                batch.append((path, _row(record)))
+            except (ValueError, KeyError, TypeError) as exc:
+                source.quarantine(path, f"unreadable: {exc}")
+        source.done_many(empty)
+        if batch:
+            self._insert(source, batch)
+        return len(paths) - waiting
+
+    def _insert(self, source: CdrSource, batch: list[tuple[Path, dict[str, Any]]]) -> None:
         conn = self._connection()
         try:
             with conn.transaction():
@@ -147,14 +189,13 @@ class CdrWriter:
             raise
         except psycopg.Error as exc:
             log.warning("batch of %d CDRs rejected (%s); retrying one by one", len(batch), exc)
-            batch = self._insert_one_by_one(conn, batch)
+            batch = self._insert_one_by_one(conn, source, batch)
         # Only now, with the rows committed, may the files go: a crash before this line
         # replays them, and the ON CONFLICT makes the replay write nothing.
-        self.spool.done_many([path for path, _ in batch])
-        return len(paths)
+        source.done_many([path for path, _ in batch])
 
     def _insert_one_by_one(
-        self, conn: psycopg.Connection, batch: list[tuple[Path, dict[str, Any]]]
+        self, conn: psycopg.Connection, source: CdrSource, batch: list[tuple[Path, dict[str, Any]]]
     ) -> list[tuple[Path, dict[str, Any]]]:
         """Insert rows singly; quarantine the ones PostgreSQL refuses; return the ones written."""
         written = []
@@ -165,7 +206,7 @@ class CdrWriter:
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:
-                self.spool.quarantine(path, f"PostgreSQL refused it: {exc}")
+                source.quarantine(path, f"PostgreSQL refused it: {exc}")
                 continue
             written.append((path, row))
         return written
@@ -184,7 +225,7 @@ class CdrWriter:
 
 
 def _row(record: dict[str, Any]) -> dict[str, Any]:
-    """Shape a spooled record into INSERT_CDR parameters."""
+    """Shape a queued record into INSERT_CDR parameters."""
     missing = [c for c in _REQUIRED if not record.get(c)]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")

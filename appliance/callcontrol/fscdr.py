@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Import the CDR files FreeSWITCH writes itself (mod_json_cdr) into the listener's spool.
+"""The CDR files FreeSWITCH writes itself (mod_json_cdr): a source the CDR writer drains directly.
 
 ESL events are not acknowledged: a call that ends while the listener is restarting or
-reconnecting never reaches it as an event. FreeSWITCH also writes every A-leg's record to
-disk at hangup, so the listener sweeps that directory and spools what it finds; the A-leg
-UUID key makes a call seen both ways land once.
+reconnecting never reaches it as an event. FreeSWITCH writes every A-leg's record to disk at
+hangup whatever the daemons are doing, so that directory is the CDR queue: the writer reads
+it (`FreeSwitchCdrDir`) and deletes a file only once its row is committed. With hangup events
+as a second source (`--cdr-source events`), `FileImporter` moves the files into the listener's
+spool instead, where the A-leg UUID makes a call seen both ways land once.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +125,72 @@ class FileImporter:
         log.error("moving FreeSWITCH CDR file %s to %s: %s", path.name, self.bad, reason)
         self.bad.mkdir(exist_ok=True)
         os.replace(path, self.bad / path.name)
+
+
+class NotReady(Exception):
+    """The file is still being written: leave it for a later pass."""
+
+
+class FreeSwitchCdrDir:
+    """FreeSWITCH's CDR directory seen as a queue: pending files, read, settle, quarantine.
+
+    It has the interface the writer uses on a `Spool`, so the writer can drain FreeSWITCH's
+    files without first copying each into the spool: that copy (a write, an fsync of the file
+    and one of its directory, per call) was most of what the CDR path cost (docs/benchmarks.md).
+    The files are as durable as FreeSWITCH leaves them: written, not fsynced (docs/decisions.md).
+    """
+
+    suffix = ".cdr.json"
+
+    def __init__(self, directory: str | Path, clock: Callable[[], float] = time.time):
+        self.directory = Path(directory)
+        self.bad = self.directory / "bad"
+        self.clock = clock
+        # FreeSWITCH writes here but does not create it; a missing directory would drop records.
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def pending(self, limit: int | None = None) -> list[Path]:
+        """Return the CDR files waiting, oldest first."""
+        entries = []
+        with os.scandir(self.directory) as it:
+            for entry in it:
+                if entry.name.endswith(self.suffix):
+                    try:
+                        entries.append((entry.stat().st_mtime_ns, entry.name))
+                    except FileNotFoundError:
+                        continue
+        entries.sort()
+        return [self.directory / name for _, name in entries[:limit]]
+
+    def load(self, path: Path) -> dict[str, Any] | None:
+        """Return the file's CDR record, None for a record that is not a CDR; raise NotReady while incomplete."""
+        try:
+            text = path.read_text(encoding="utf-8")
+            doc = json.loads(text) if text.endswith("\n") else None
+        except (ValueError, UnicodeDecodeError):
+            doc = None
+        if doc is None:
+            # mod_json_cdr writes in place, ending with a newline: give a writer in progress time.
+            if self.clock() - _mtime(path) > _INCOMPLETE_GRACE_S:
+                raise ValueError("not a complete JSON document")
+            raise NotReady(path.name)
+        return cdr_from_event(headers_from_json(doc))
+
+    def done_many(self, paths: list[Path]) -> None:
+        """Delete files whose rows are committed."""
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+    def quarantine(self, path: Path, reason: str) -> None:
+        """Move a file that can never be written to bad/, keeping it for a human."""
+        log.error("moving FreeSWITCH CDR file %s to %s: %s", path.name, self.bad, reason)
+        self.bad.mkdir(exist_ok=True)
+        os.replace(path, self.bad / path.name)
+
+    def depth(self) -> int:
+        """Return how many CDR files wait."""
+        with os.scandir(self.directory) as it:
+            return sum(1 for entry in it if entry.name.endswith(self.suffix))
 
 
 def _mtime(path: Path) -> float:

@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The event-listener daemon: FreeSWITCH hangup events become spooled CDRs, then PostgreSQL rows.
+"""The event-listener daemon: the CDRs of finished calls become PostgreSQL rows.
 
-CDRs come from the files FreeSWITCH writes itself at hangup (mod_json_cdr), swept every
-quarter second: they exist even for calls that ended while this daemon was down or
-reconnecting, and they cost FreeSWITCH far less than serialising every hangup event. The
-ESL connection proves FreeSWITCH is alive; with --cdr-source events the hangup events are
-spooled too (for a FreeSWITCH without mod_json_cdr). The A-leg UUID makes a call land once.
+CDRs come from the files FreeSWITCH writes itself at hangup (mod_json_cdr), which the writer
+drains straight into PostgreSQL every quarter second, deleting each file once its row is
+committed: they exist even for calls that ended while this daemon was down or reconnecting,
+and they cost FreeSWITCH far less than serialising every hangup event. The ESL connection
+proves FreeSWITCH is alive. With --cdr-source events the hangup events are spooled too (for a
+FreeSWITCH without mod_json_cdr), and FreeSWITCH's files are moved into the same spool; the
+A-leg UUID makes a call seen both ways land once.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import gevent.event
 from appliance.callcontrol.cdr import cdr_from_event
 from appliance.callcontrol.cdrwriter import CdrWriter
 from appliance.callcontrol.esl import EslClient, read_password, run_forever
-from appliance.callcontrol.fscdr import FileImporter, RecentCalls
+from appliance.callcontrol.fscdr import FileImporter, FreeSwitchCdrDir, RecentCalls
 from appliance.callcontrol.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -111,9 +113,15 @@ def serve(args: argparse.Namespace, stop: gevent.event.Event) -> dict[str, Any]:
     spool = Spool(args.spool_dir)
     spool.discard_partial()
     password = read_password(args.esl_password_file)
-    writer = CdrWriter(spool, args.dsn) if args.dsn else None
+    events = args.cdr_source == "events"
     recent = RecentCalls()  # shared, so a call seen as event and as file is spooled once
-    importer = FileImporter(args.freeswitch_cdr_dir, spool, recent) if args.freeswitch_cdr_dir else None
+    # files: the writer drains FreeSWITCH's directory itself (and the spool, for what an earlier
+    # run in events mode left there); events: files are moved into the spool beside the events.
+    importer = FileImporter(args.freeswitch_cdr_dir, spool, recent) if args.freeswitch_cdr_dir and events else None
+    sources = [spool]
+    if args.freeswitch_cdr_dir and not events:
+        sources.append(FreeSwitchCdrDir(args.freeswitch_cdr_dir))
+    writer = CdrWriter(sources, args.dsn, idle_poll=args.sweep_seconds) if args.dsn else None
     sweep_now = gevent.event.Event()
 
     def spooled() -> None:
@@ -121,7 +129,7 @@ def serve(args: argparse.Namespace, stop: gevent.event.Event) -> dict[str, Any]:
         if writer is not None:
             writer.wake()
 
-    listener = Listener(spool, on_spooled=spooled, recent=recent, events=args.cdr_source == "events")
+    listener = Listener(spool, on_spooled=spooled, recent=recent, events=events)
     sweeper = gevent.spawn(_sweep_forever, importer, args.sweep_seconds, sweep_now, stop, writer) if importer else None
     # psycopg would block gevent's hub (we do not monkey-patch), so the writer runs in a
     # native thread; the on-disk spool is the only thing it shares with the ESL side.
@@ -136,7 +144,8 @@ def serve(args: argparse.Namespace, stop: gevent.event.Event) -> dict[str, Any]:
         if writer is not None:
             writer.stop()
             writer_done.get(timeout=30)
-    return {"spooled": listener.spooled + (importer.imported if importer else 0), "waiting": spool.depth()}
+    waiting = writer.depth() if writer is not None else spool.depth()
+    return {"spooled": listener.spooled + (importer.imported if importer else 0), "waiting": waiting}
 
 
 def _sweep_forever(

@@ -11,6 +11,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from appliance.files import fsync_dir
+
 log = logging.getLogger(__name__)
 
 
@@ -18,14 +20,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     raise TypeError(f"cannot spool a {type(value).__name__}")
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Spool:
@@ -56,7 +50,7 @@ class Spool:
             os.close(fd)
         # rename() is atomic: new/ holds either nothing or the whole record, never a part.
         os.rename(tmp, final)
-        _fsync_dir(self.new)
+        fsync_dir(self.new)
         return final
 
     def pending(self, limit: int | None = None) -> list[Path]:
@@ -88,7 +82,7 @@ class Spool:
             path.unlink()
         except FileNotFoundError:
             return
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def done_many(self, paths: list[Path]) -> None:
         """Forget a batch of records with one directory fsync instead of one per record."""
@@ -100,14 +94,14 @@ class Spool:
             except FileNotFoundError:
                 continue
         if removed:
-            _fsync_dir(self.new)
+            fsync_dir(self.new)
 
     def quarantine(self, path: Path, reason: str) -> None:
         """Move a record that can never be consumed to bad/, keeping it for a human."""
         log.error("moving spooled record %s to %s: %s", path.name, self.bad, reason)
         os.replace(path, self.bad / path.name)
-        _fsync_dir(self.bad)
-        _fsync_dir(path.parent)
+        fsync_dir(self.bad)
+        fsync_dir(path.parent)
 
     def depth(self) -> int:
         """Return how many records wait in new/."""

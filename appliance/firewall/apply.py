@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from appliance.files import write_atomic
 from appliance.firewall import FirewallError
 from appliance.firewall.model import Policy
 from appliance.firewall.nft import Nft
@@ -34,7 +33,7 @@ def apply(policy: Policy, nft: Nft, save: Path | None = DEFAULT_SAVE_PATH) -> di
             ruleset, carried = clean, {}
     nft.load(ruleset)
     if save is not None:
-        _write_atomic(save, clean)
+        write_atomic(save, clean.encode())
     kept = {name: len(items) for name, items in carried.items()}
     log.info("loaded table inet %s; kept %s", policy.table, kept or "no bans or trust")
     return {"table": policy.table, "kept": kept, "saved": str(save) if save else ""}
@@ -53,24 +52,3 @@ def _carried(nft: Nft, table: str) -> dict[str, list[str]]:
         if elements:
             out[name] = [e.carried() for e in elements]
     return out
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write text to path so that a reader sees the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from appliance.addresses import is_network
 from appliance.model.validate import Problem, ValidationFailed
 
 # nft identifiers for the table: letters, digits, '_' (tests use a unique name per run).
@@ -131,7 +132,7 @@ def _problems(p: Policy, obj: str) -> Iterator[Problem]:
             zones.setdefault(ifname, name)
     for name in ("lan_networks", "tunnel_networks", "trunk_addresses"):
         for net in getattr(p, name):
-            if not _is_network(net):
+            if not is_network(net):
                 yield Problem(obj, name, f"{net!r} is not an address or network")
     singles = ("sip_port", "sip_tls_port", "external_sip_port", "console_port", "rtp_start", "rtp_end")
     for name in singles:
@@ -181,14 +182,6 @@ def _int(raw: Any, obj: str, name: str, problems: list[Problem]) -> int | None:
         problems.append(Problem(obj, name, f"{raw!r} is not a whole number"))
         return None
     return int(raw)
-
-
-def _is_network(value: str) -> bool:
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return False
-    return True
 
 
 def split_families(networks: tuple[str, ...]) -> tuple[list[str], list[str]]:

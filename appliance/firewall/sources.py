@@ -13,7 +13,6 @@ ruleset is loaded as it is, and `apply` re-renders from these sources once the b
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from appliance.addresses import is_ip
 from appliance.firewall import FirewallError
 from appliance.firewall.model import Policy, parse
 from appliance.model import Site, Trunk
@@ -100,7 +100,7 @@ def from_site(site: Site, trunks: tuple[Trunk, ...]) -> dict[str, Any]:
     addresses: list[str] = []
     for trunk in trunks:
         # As the trunks ACL of fsconf: the trunk's own address when it is one, and its declared networks.
-        if _is_ip(trunk.host):
+        if is_ip(trunk.host):
             addresses.append(trunk.host)
         addresses.extend(trunk.inbound_cidrs)
     return {
@@ -147,11 +147,3 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationFailed([Problem(str(path), "file", "the top level must be a mapping")])
     return data
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from appliance.files import fsync_dir, fsync_file
 from appliance.fsconf.check import check
 from appliance.fsconf.render import DIR_MODE, Runtime, render
 from appliance.model import Snapshot
@@ -99,7 +100,7 @@ def deploy(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _fsync_dir(releases)
+        fsync_dir(releases)
         release = Release(path.name, path)
         previous = current_release(root)
         _point_current(root, release)
@@ -181,7 +182,7 @@ def _restore(root: Path, reload: Reload, previous: Release | None, refused: Rele
             accepted = False
     else:
         (root / "current").unlink(missing_ok=True)
-        _fsync_dir(root)
+        fsync_dir(root)
     if discard:
         shutil.rmtree(refused.path, ignore_errors=True)
     return accepted
@@ -267,7 +268,7 @@ def _point_current(root: Path, release: Release) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(root)
+    fsync_dir(root)
 
 
 def _prune(root: Path) -> None:
@@ -305,24 +306,8 @@ def _content_hash(tree: Path) -> str:
 def _fsync_tree(tree: Path) -> None:
     for directory, _dirs, files in os.walk(tree, topdown=False):
         for name in files:
-            _fsync_path(Path(directory) / name)
-        _fsync_dir(Path(directory))
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+            fsync_file(Path(directory) / name)
+        fsync_dir(Path(directory))
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from appliance.addresses import is_ip, is_network
 from appliance.fsconf.check import ConfigError
 from appliance.model import Extension, OutboundRoute, Snapshot, Trunk, destinations
 from appliance.model import patterns as dialpatterns
@@ -196,7 +197,7 @@ def _trunk_acl(trunks: tuple[Trunk, ...]) -> list[dict[str, str]]:
     nodes: dict[str, str] = {}
     for trunk in trunks:
         networks = [ipaddress.ip_network(c, strict=False) for c in trunk.inbound_cidrs]
-        if _is_ip(trunk.host):
+        if is_ip(trunk.host):
             networks.insert(0, ipaddress.ip_network(trunk.host))
         elif not networks:
             log.warning(
@@ -299,7 +300,7 @@ def _unsafe_values(snapshot: Snapshot, runtime: Runtime) -> Iterator[str]:
     if not _HOST_RE.match(site.domain):
         yield f"site.domain: {site.domain!r} is not a host name"
     for name in ("lan_ip", "trunk_ip"):
-        if not _is_ip(getattr(site, name)):
+        if not is_ip(getattr(site, name)):
             yield f"site.{name}: {getattr(site, name)!r} is not an IP address (FreeSWITCH binds to IPs)"
     if not _CODECS_RE.match(site.codecs):
         yield f"site.codecs: {site.codecs!r} is not a comma-separated codec list"
@@ -362,7 +363,7 @@ def _unsafe_names(snapshot: Snapshot) -> Iterator[str]:
     for trunk in snapshot.trunks:
         if not _GATEWAY_RE.match(trunk.name):
             yield f"trunk {trunk.name!r}: name must be letters, digits, '.', '_' or '-'"
-        if not (_is_ip(trunk.host) or _HOST_RE.match(trunk.host)):
+        if not (is_ip(trunk.host) or _HOST_RE.match(trunk.host)):
             yield f"trunk {trunk.name}: host {trunk.host!r} is neither an IP address nor a host name"
         if trunk.from_domain and not _HOST_RE.match(trunk.from_domain):
             yield f"trunk {trunk.name}: from_domain {trunk.from_domain!r} is not a host name"
@@ -372,7 +373,7 @@ def _unsafe_names(snapshot: Snapshot) -> Iterator[str]:
             # mod_sofia silently skips a registering gateway without both.
             yield f"trunk {trunk.name}: registration needs a username and a password"
         for cidr in trunk.inbound_cidrs:
-            if not _is_network(cidr):
+            if not is_network(cidr):
                 yield f"trunk {trunk.name}: inbound_cidrs {cidr!r} is not an address or network"
     dids: set[str] = set()
     for did in snapshot.inbound_numbers:
@@ -429,19 +430,3 @@ def _comment_safe(value: Any) -> str:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "route"
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_network(value: str) -> bool:
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return False
-    return True

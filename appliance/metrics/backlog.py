@@ -48,7 +48,7 @@ class BacklogSource:
         if self.freeswitch_dir is not None and self.freeswitch_dir.is_dir():
             yield GaugeMetricFamily(
                 "appliance_cdr_freeswitch_backlog",
-                "CDR files FreeSWITCH wrote (mod_json_cdr) that the listener has not imported yet.",
+                "CDR files FreeSWITCH wrote (mod_json_cdr) not yet written to PostgreSQL.",
                 value=_count(self.freeswitch_dir, ".cdr.json"),
             )
 

@@ -7,11 +7,11 @@ it, so a refused change is rolled back whole and the database only ever holds va
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from appliance.addresses import is_ip, is_network
 from appliance.model import (
     DEVICE_KINDS,
     MANAGERS,
@@ -100,7 +100,7 @@ def _site(site: Site) -> Iterator[Problem]:
     if not HOST_RE.match(site.domain):
         yield Problem(obj, "domain", f"{site.domain!r} is not a valid domain name")
     for name in ("lan_ip", "trunk_ip"):
-        if not _is_ip(getattr(site, name)):
+        if not is_ip(getattr(site, name)):
             yield Problem(obj, name, f"{getattr(site, name)!r} is not an IP address")
     if site.company_number and not E164_RE.match(site.company_number):
         yield Problem(obj, "company_number", f"{site.company_number!r} is not a phone number (E.164 digits)")
@@ -191,7 +191,7 @@ def _trunks(snap: Snapshot) -> Iterator[Problem]:
         if trunk.name in names:
             yield Problem(obj, "name", "already used by another trunk")
         names.add(trunk.name)
-        if not (_is_ip(trunk.host) or HOST_RE.match(trunk.host)):
+        if not (is_ip(trunk.host) or HOST_RE.match(trunk.host)):
             yield Problem(obj, "host", f"{trunk.host!r} is neither a host name nor an IP address")
         if not 1 <= trunk.port <= 65535:
             yield Problem(obj, "port", f"{trunk.port} is not a port number")
@@ -202,7 +202,7 @@ def _trunks(snap: Snapshot) -> Iterator[Problem]:
         if trunk.password and (why := password_weakness(trunk.password, minimum=8)):
             yield Problem(obj, "password", why)
         for cidr in trunk.inbound_cidrs:
-            if not _is_network(cidr):
+            if not is_network(cidr):
                 yield Problem(obj, "inbound_cidrs", f"{cidr!r} is not an address or network")
         if trunk.max_channels < 0:
             yield Problem(obj, "max_channels", "must be 0 (unlimited) or more")
@@ -330,22 +330,6 @@ def _route_list(obj: str, text: str, routes: set[str]) -> Iterator[Problem]:
 def _managed(obj: str, managed_by: str) -> Iterator[Problem]:
     if managed_by not in MANAGERS:
         yield Problem(obj, "managed_by", f"{managed_by!r} is not one of {', '.join(MANAGERS)}")
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_network(value: str) -> bool:
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return False
-    return True
 
 
 def _has_control(text: str) -> bool:

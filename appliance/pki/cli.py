@@ -52,7 +52,8 @@ def _init_root(args, cfg):
 
 
 def _sign_intermediate(args, cfg):
-    from appliance.pki import files, keys, names
+    from appliance import files
+    from appliance.pki import keys, names
     from appliance.pki.root import load_root, sign_intermediate
     from appliance.pki.store import CaStore
 

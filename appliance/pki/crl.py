@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from appliance.pki import clock, extensions, files, keys
+from appliance import files
+from appliance.pki import clock, extensions, keys
 from appliance.pki.errors import PkiError
 from appliance.pki.store import CaStore, CertRecord, Index
 

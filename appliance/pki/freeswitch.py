@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from appliance.pki import clock, files, keys
+from appliance import files
+from appliance.pki import clock, keys
 from appliance.pki.errors import PkiError
 from appliance.pki.store import CaStore
 

@@ -17,7 +17,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
-from appliance.pki import clock, crl, files, keys, names
+from appliance import files
+from appliance.pki import clock, crl, keys, names
 from appliance.pki.errors import PkiError
 from appliance.pki.store import CaStore
 

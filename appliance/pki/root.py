@@ -16,7 +16,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from appliance.pki import clock, extensions, files, keys, names
+from appliance import files
+from appliance.pki import clock, extensions, keys, names
 from appliance.pki.errors import PkiError
 from appliance.pki.profiles import INTERMEDIATE_DAYS, ROOT_DAYS
 from appliance.pki.store import CaStore, Index

@@ -31,7 +31,8 @@ from typing import Any
 
 from cryptography import x509
 
-from appliance.pki import files, keys
+from appliance import files
+from appliance.pki import keys
 from appliance.pki.errors import PkiError
 
 INDEX_VERSION = 1

@@ -14,9 +14,7 @@ import base64
 import binascii
 import ipaddress
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from appliance.files import write_atomic
 from appliance.model.validate import Problem, ValidationFailed
 
 DEFAULT_STATE_PATH = Path("/etc/appliance/vpn.yml")
@@ -396,28 +395,8 @@ def save_peers_file(tunnel: Tunnel) -> Path:
     if tunnel.peers_file is None:
         raise ValidationFailed([Problem(f"vpn {tunnel.interface}", "peers_file", "only a hub has a peers file")])
     enrolled = [p.to_mapping() for p in tunnel.peers if p.origin == "peers_file"]
-    _atomic_write(tunnel.peers_file, json.dumps(enrolled, indent=2) + "\n")
+    write_atomic(tunnel.peers_file, (json.dumps(enrolled, indent=2) + "\n").encode())
     return tunnel.peers_file
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def names(peers: Iterable[Peer]) -> dict[str, str]:

@@ -26,6 +26,7 @@ from appliance.devstack.net import free_port
 from appliance.devstack.pgcluster import PgCluster, find_bindir
 from appliance.store.db import connect
 from appliance.store.migrate import migrate
+from tests.bench.cpu import cpu_seconds, postmaster_pid
 from tests.bench.load import Callee, Step, percentile, place_calls
 from tests.harness import sipp
 from tests.harness.office import Office
@@ -98,6 +99,7 @@ class Setup:
         if not (self.callee and self.callee.alive()):
             raise RuntimeError(f"{self.name}: the answering sipp is gone; see {self.office.workdir / 'bench'}")
         before = self._before_step()
+        cpu_before = cpu_seconds(self.server_pids())
         workdir = self.office.workdir / "bench" / f"{self.name}-{self.sessions}" / f"{label}-{rate:g}-{time.time_ns()}"
         step = place_calls(
             workdir,
@@ -110,8 +112,20 @@ class Setup:
             limit=limit,
         )
         self._after_step(step, before)
+        step.cpu_s = cpu_seconds(self.server_pids()) - cpu_before
         time.sleep(1)  # let FreeSWITCH destroy the last channels before the next step
         return step
+
+    def server_pids(self) -> list[int]:
+        """The processes whose CPU a call costs: FreeSWITCH and PostgreSQL here, the daemons too on the appliance."""
+        fs = self._freeswitch_process()
+        pids = [postmaster_pid(self.office_datadir)] if self.office_datadir else []
+        return pids + ([fs.proc.pid] if fs and fs.proc else [])
+
+    office_datadir: Path | None = None
+
+    def _freeswitch_process(self) -> FreeSwitchProcess | None:
+        raise NotImplementedError
 
     def _start_freeswitch(self) -> None:
         raise NotImplementedError
@@ -153,6 +167,12 @@ class Appliance(Setup):
             time.sleep(0.1)
         raise RuntimeError("the CDR listener did not connect to FreeSWITCH:\n" + self.office.daemon_log("listener"))
 
+    def _freeswitch_process(self) -> FreeSwitchProcess | None:
+        return self.office.fs
+
+    def server_pids(self) -> list[int]:
+        return super().server_pids() + [proc.pid for proc in self.office.daemons.values()]
+
     def _listener_connects(self) -> int:
         """Count the listener's "(re)connected to FreeSWITCH" log lines so far."""
         try:
@@ -183,7 +203,7 @@ class Appliance(Setup):
                 count = conn.execute("SELECT count(*) AS n FROM cdrs").fetchone()["n"]
                 if count - before >= step.ok:
                     break
-                time.sleep(0.05)
+                time.sleep(0.2)  # sparing: these queries count in the appliance's CPU
             else:
                 raise RuntimeError(f"only {count - before} of {step.ok} CDRs reached PostgreSQL in {timeout:.0f}s")
         step.cdr_lag_s = max(0.0, time.time() - step.last_done)
@@ -205,6 +225,9 @@ class Static(Setup):
         )
         self.fs.start()
         self.office.wait_profiles()
+
+    def _freeswitch_process(self) -> FreeSwitchProcess | None:
+        return self.fs
 
     def _stop_freeswitch(self) -> None:
         if self.fs:
@@ -351,6 +374,10 @@ def _calls_cps(step: Step) -> float:
     return step.calls_cps
 
 
+def _cpu(step: Step) -> float:
+    return step.cpu_ms_per_call
+
+
 def _p50(step: Step) -> float:
     return step.pdd(50)
 
@@ -367,10 +394,13 @@ def report(results: Results, knee: int, found: bool) -> None:
     ratio = _median(cap_a, _cps) / _median(cap_b, _cps)
     p50_a, p50_b, p99_a, p99_b = _median(pdd_a, _p50), _median(pdd_b, _p50), _median(pdd_a, _p99), _median(pdd_b, _p99)
     added = p99_a - p99_b
+    cpu_a, cpu_b = _median(cap_a, _cpu), _median(cap_b, _cpu)
     rows = [
         ("capacity, calls/s", f"{_median(cap_a, _cps):.1f}", f"{_median(cap_b, _cps):.1f}", f"{ratio:.1%}"),
         ("  each session", _each(cap_a, _cps), _each(cap_b, _cps), ""),
         ("  not counting CDR writes", f"{_median(cap_a, _calls_cps):.1f}", f"{_median(cap_b, _calls_cps):.1f}", ""),
+        ("CPU per call at capacity, ms", f"{cpu_a:.2f}", f"{cpu_b:.2f}", f"{cpu_b / cpu_a:.1%}"),
+        ("  each session", _each(cap_a, _cpu), _each(cap_b, _cpu), ""),
         (f"PDD p50 at {half:g} cps, ms", f"{p50_a:.2f}", f"{p50_b:.2f}", f"{p50_a - p50_b:+.2f}"),
         (f"PDD p99 at {half:g} cps, ms", f"{p99_a:.2f}", f"{p99_b:.2f}", f"{added:+.2f}"),
         ("  p99 each session", _each(pdd_a, _p99), _each(pdd_b, _p99), ""),
@@ -392,6 +422,13 @@ def report(results: Results, knee: int, found: bool) -> None:
     say("")
     met = ratio >= CAPACITY_TARGET
     say(f"target: capacity >= {CAPACITY_TARGET:.0%} of static: {'MET' if met else 'NOT MET'} ({ratio:.1%})")
+    # On a CPU-bound box capacity is cores / CPU per call: the CPU ratio is the same target measured
+    # by what the set-ups' own processes spent, which other work on a shared machine moves far less.
+    cpu_ratio = cpu_b / cpu_a
+    say(
+        f"        by CPU per call (static / appliance): {'MET' if cpu_ratio >= CAPACITY_TARGET else 'NOT MET'}"
+        f" ({cpu_ratio:.1%})"
+    )
     say(f"target: p99 PDD added < {ADDED_P99_TARGET_MS:g} ms at half the knee: {_added_verdict(added, pdd_a, pdd_b)}")
 
 
@@ -443,6 +480,8 @@ def bench(workdir: Path, plan: Plan) -> None:
         rendered = Path(office.cfg["freeswitch"]["conf_root"]) / "current"
         appliance = Appliance(office, callee_port)
         static = Static(office, callee_port, static_tree(rendered, workdir / "static-conf", callee_port))
+        # Both count the same PostgreSQL: idle for the static set-up, writing CDRs for the appliance.
+        appliance.office_datadir = static.office_datadir = pg.datadir
         run_plan(appliance, static, plan)
     finally:
         if office:

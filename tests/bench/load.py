@@ -28,6 +28,11 @@ class Step:
     first_invite: float = 0.0  # epoch seconds, from sipp's message trace
     last_done: float = 0.0  # epoch seconds: the last call's final response
     cdr_lag_s: float = 0.0  # appliance only: from the last call to its CDR in PostgreSQL
+    cpu_s: float = 0.0  # CPU seconds the set-up's FreeSWITCH, PostgreSQL and daemons used for the step
+
+    @property
+    def cpu_ms_per_call(self) -> float:
+        return 1000 * self.cpu_s / max(1, self.ok)
 
     @property
     def fail_ratio(self) -> float:
@@ -54,6 +59,7 @@ class Step:
         return (
             f"{self.label:<9} {self.rate:6.0f} cps offered  {self.ok:5d} ok {self.failed:4d} failed"
             f"  {self.achieved_cps:6.1f} cps done  PDD p50 {self.pdd(50):6.1f} ms p99 {self.pdd(99):6.1f} ms"
+            + (f"  CPU {self.cpu_ms_per_call:.1f} ms/call" if self.cpu_s else "")
             + (f"  CDRs +{self.cdr_lag_s:.1f}s" if self.cdr_lag_s else "")
         )
 

@@ -3,19 +3,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import gevent
 import gevent.event
+import psycopg
 import pytest
 
 from appliance.callcontrol import listener
 from appliance.callcontrol.cdr import cdr_from_event
 from appliance.callcontrol.cdrwriter import CdrWriter
+from appliance.callcontrol.fscdr import FreeSwitchCdrDir
 from appliance.callcontrol.spool import Spool
 from appliance.store.db import connect
 from tests.harness.fakeesl import FakeEslServer, events_in, load_transcript, wait_until
@@ -23,6 +27,7 @@ from tests.harness.fakeesl import FakeEslServer, events_in, load_transcript, wai
 pytestmark = pytest.mark.timeout(120)
 
 # Both recorded from FreeSWITCH 1.10.12 (see tests/fixtures/esl/README.md).
+FSCDR = Path(__file__).resolve().parents[1] / "fixtures" / "fscdr"
 RECORDED = "inbound-hangup-complete.txt"
 TRANSCRIPT = "inbound-bridged-calls.txt"
 INTERNAL_A = "ca36506c-198d-4e6c-aac4-0bba7c7e49d8"
@@ -119,21 +124,80 @@ def test_unusable_records_are_set_aside_and_the_rest_still_land(dsn, tmp_path):
     assert _count(dsn) == 3
 
 
-def test_listener_daemon_moves_hangups_from_freeswitch_into_postgresql(dsn, tmp_path):
+def _run_listener(dsn: str, tmp_path, rows: int, *options: str) -> dict:
+    """Run the listener daemon against recorded FreeSWITCH events until rows CDRs are in PostgreSQL."""
     password_file = tmp_path / "esl-password"
     password_file.write_text("Zq8vN3xLp0\n")
     fake = FakeEslServer(load_transcript(RECORDED), password="Zq8vN3xLp0").start()
     stop = gevent.event.Event()
     args = listener.parse_args(
         ["--esl-port", str(fake.port), "--esl-password-file", str(password_file),
-         "--spool-dir", str(tmp_path / "spool"), "--dsn", dsn, "--cdr-source", "events",
-         "--freeswitch-cdr-dir", str(tmp_path / "fs-cdr")]
+         "--spool-dir", str(tmp_path / "spool"), "--dsn", dsn, *options]
     )  # fmt: skip
     daemon = gevent.spawn(listener.serve, args, stop)
     try:
-        wait_until(lambda: _count(dsn) == 6, timeout=20, what="six CDRs in PostgreSQL")
+        wait_until(lambda: _count(dsn) == rows, timeout=20, what=f"{rows} CDRs in PostgreSQL")
     finally:
         stop.set()
         daemon.join(10)
         fake.stop()
-    assert daemon.value == {"spooled": 6, "waiting": 0}
+    return daemon.value
+
+
+def test_listener_daemon_moves_hangups_from_freeswitch_into_postgresql(dsn, tmp_path):
+    counters = _run_listener(dsn, tmp_path, 6, "--cdr-source", "events", "--freeswitch-cdr-dir", str(tmp_path / "fs"))
+    assert counters == {"spooled": 6, "waiting": 0}
+
+
+def _freeswitch_file(fsdir, name: str, new_uuid: str | None = None):
+    """Copy a real mod_json_cdr file into fsdir, under another call's UUID when asked."""
+    text = (FSCDR / name).read_text()
+    if new_uuid:
+        old_uuid = json.loads(text)["variables"]["uuid"]
+        text, name = text.replace(old_uuid, new_uuid), f"{new_uuid}.cdr.json"
+    path = fsdir / name
+    path.write_text(text)
+    return path
+
+
+def test_writer_drains_freeswitchs_own_files_straight_into_postgresql(dsn, tmp_path):
+    fsdir = tmp_path / "fs-cdr"
+    queue = FreeSwitchCdrDir(fsdir)
+    _freeswitch_file(fsdir, "inbound-did.cdr.json")
+    _freeswitch_file(fsdir, "outbound-withheld.cdr.json")
+    third = "0f3f2c51-7a5e-4d35-9a57-6f0c1e2d3b4a"
+    full = _freeswitch_file(fsdir, "inbound-did.cdr.json", third).read_text()
+    (fsdir / f"{third}.cdr.json").write_text(full[: len(full) // 2])  # FreeSWITCH still writing it
+    writer = CdrWriter([Spool(tmp_path / "spool"), queue], dsn)
+    assert writer.drain() == 2
+    assert _count(dsn) == 2 and queue.depth() == 1, "the half-written file must wait, not be lost"
+    (fsdir / f"{third}.cdr.json").write_text(full)
+    assert writer.drain() == 1
+    assert _count(dsn) == 3 and queue.depth() == 0
+    with connect(dsn) as conn:
+        tags = [r["tracking_tag"] for r in conn.execute("SELECT tracking_tag FROM cdrs ORDER BY tracking_tag")]
+    assert tags == ["", "spring-flyer", "spring-flyer"]
+
+
+def test_freeswitch_files_wait_through_an_outage_and_land_once(dsn, tmp_path):
+    fsdir = tmp_path / "fs-cdr"
+    queue = FreeSwitchCdrDir(fsdir)
+    _freeswitch_file(fsdir, "inbound-did.cdr.json")
+    down = CdrWriter(queue, "host=127.0.0.1 port=1 dbname=nothing connect_timeout=1")
+    with pytest.raises(psycopg.OperationalError):
+        down.drain()
+    assert queue.depth() == 1, "a file must stay until its row is committed"
+    writer = CdrWriter(queue, dsn)
+    assert writer.drain() == 1
+    _freeswitch_file(fsdir, "inbound-did.cdr.json")  # the same call again: a replay after a crash
+    assert writer.drain() == 1
+    assert _count(dsn) == 1 and queue.depth() == 0
+
+
+def test_listener_in_files_mode_writes_freeswitchs_files_without_respooling_them(dsn, tmp_path):
+    fsdir = tmp_path / "fs-cdr"
+    fsdir.mkdir()
+    _freeswitch_file(fsdir, "inbound-did.cdr.json")
+    _freeswitch_file(fsdir, "outbound-withheld.cdr.json")
+    assert _run_listener(dsn, tmp_path, 2, "--freeswitch-cdr-dir", str(fsdir)) == {"spooled": 0, "waiting": 0}
+    assert not list(fsdir.glob("*.cdr.json")) and Spool(tmp_path / "spool").depth() == 0

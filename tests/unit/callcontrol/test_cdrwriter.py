@@ -40,4 +40,4 @@ def test_a_broken_dsn_is_logged_once_and_the_records_stay(tmp_path, caplog):
     assert writer.failures >= 3
     assert spool.depth() == 1
     errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(errors) == 1 and "CDR writer failed; 1 CDRs wait in the spool" in errors[0].getMessage()
+    assert len(errors) == 1 and "CDR writer failed; 1 CDRs wait on disk" in errors[0].getMessage()

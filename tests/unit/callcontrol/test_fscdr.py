@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
+import pytest
+
 from appliance.callcontrol.cdr import cdr_from_event
-from appliance.callcontrol.fscdr import FileImporter, RecentCalls, headers_from_json
+from appliance.callcontrol.fscdr import FileImporter, FreeSwitchCdrDir, NotReady, RecentCalls, headers_from_json
 from appliance.callcontrol.spool import Spool
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "fscdr"
@@ -93,3 +96,37 @@ def test_recent_calls_forget_the_oldest_beyond_their_size():
     for name in ("a", "b", "c"):
         recent.add(name)
     assert "a" not in recent and "b" in recent and "c" in recent
+
+
+def _queue(tmp_path: Path, now: float = 1e10) -> tuple[FreeSwitchCdrDir, Path]:
+    fsdir = tmp_path / "fs-cdr"
+    return FreeSwitchCdrDir(fsdir, clock=lambda: now), fsdir
+
+
+def test_freeswitch_dir_as_a_queue_lists_oldest_first_and_loads_records(tmp_path):
+    queue, fsdir = _queue(tmp_path)
+    for age, name in ((20, "outbound-withheld.cdr.json"), (10, "inbound-did.cdr.json")):
+        shutil.copy(FIXTURES / name, fsdir / name)
+        os.utime(fsdir / name, (1e9 - age, 1e9 - age))
+    (fsdir / "notes.txt").write_text("not a CDR file\n")
+    assert [p.name for p in queue.pending()] == ["outbound-withheld.cdr.json", "inbound-did.cdr.json"]
+    assert [p.name for p in queue.pending(limit=1)] == ["outbound-withheld.cdr.json"]
+    assert queue.depth() == 2
+    record = queue.load(fsdir / "inbound-did.cdr.json")
+    assert record == _record("inbound-did.cdr.json")
+    queue.done_many(queue.pending())
+    assert queue.depth() == 0 and (fsdir / "notes.txt").exists()
+
+
+def test_freeswitch_dir_file_being_written_is_not_ready_then_unreadable_once_abandoned(tmp_path):
+    fresh, fsdir = _queue(tmp_path, now=time.time())
+    partial = fsdir / "half.cdr.json"
+    partial.write_text((FIXTURES / "inbound-did.cdr.json").read_text()[:500])
+    with pytest.raises(NotReady):
+        fresh.load(partial)
+    abandoned = FreeSwitchCdrDir(fsdir, clock=lambda: time.time() + 3600)
+    with pytest.raises(ValueError, match="not a complete JSON document"):
+        abandoned.load(partial)
+    abandoned.quarantine(partial, "test")
+    assert not partial.exists() and (fsdir / "bad" / "half.cdr.json").exists()
+    assert abandoned.depth() == 0

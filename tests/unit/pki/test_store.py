@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from appliance.pki import files
+from appliance import files
 from appliance.pki.errors import PkiError
 from appliance.pki.issue import issue
 from appliance.pki.store import CaStore, parse_serial, serial_text
