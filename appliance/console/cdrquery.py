@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -124,15 +125,84 @@ def _where(f: CdrFilter) -> tuple[str, list[Any]]:
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
+# Newest first; the uuid breaks ties, so (started_at, uuid) names one row: a keyset cursor.
+NEWEST_FIRST = "started_at DESC, uuid DESC"
+
+
 def search(conn: psycopg.Connection, f: CdrFilter, page: int, per_page: int) -> tuple[list[dict[str, Any]], bool]:
-    """Return one page of CDRs, newest first, and whether another page follows."""
+    """Return one page of CDRs by number (OFFSET: the API's `page`), newest first, and whether another follows."""
     where, params = _where(f)
     # One row more than asked says whether there is a next page without counting a million rows.
     rows = conn.execute(
-        f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY started_at DESC, uuid LIMIT %s OFFSET %s",
+        f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY {NEWEST_FIRST} LIMIT %s OFFSET %s",
         [*params, per_page + 1, (page - 1) * per_page],
     ).fetchall()
     return rows[:per_page], len(rows) > per_page
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A place in the list: the (started_at, uuid) of a row; a page lists the rows after or before it."""
+
+    started_at: datetime
+    uuid: str
+
+    def __str__(self) -> str:
+        return f"{self.started_at.astimezone(UTC).isoformat()}_{self.uuid}"
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Cursor:
+        return cls(row["started_at"], str(row["uuid"]))
+
+
+def parse_cursor(raw: str) -> Cursor | None:
+    """Read a cursor written by str(Cursor); None if it is not one."""
+    when, _, key = raw.strip().rpartition("_")
+    try:
+        started = datetime.fromisoformat(when)
+        return Cursor(started if started.tzinfo else started.replace(tzinfo=UTC), str(uuid.UUID(key)))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a keyset search and the cursors of its neighbours (None: no such page)."""
+
+    rows: list[dict[str, Any]]
+    newer: Cursor | None
+    older: Cursor | None
+
+
+def search_page(
+    conn: psycopg.Connection, f: CdrFilter, per_page: int, after: Cursor | None = None, before: Cursor | None = None
+) -> Page:
+    """Return the page of CDRs older than `after`, or newer than `before`, or the newest; newest first.
+
+    Keyset paging: the database walks the (started_at, uuid) index from the cursor, so page 200
+    costs what page 1 does, where OFFSET reads and drops every row before it.
+    """
+    where, params = _where(f)
+    if before is not None:
+        # The page just above: read upwards from the cursor, then show it newest first.
+        where += (" AND " if where else " WHERE ") + "(started_at, uuid) > (%s, %s::uuid)"
+        rows = conn.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY started_at, uuid LIMIT %s",
+            [*params, before.started_at, before.uuid, per_page + 1],
+        ).fetchall()
+        more_newer = len(rows) > per_page
+        rows = rows[:per_page][::-1]
+        return Page(rows, Cursor.of(rows[0]) if rows and more_newer else None, Cursor.of(rows[-1]) if rows else None)
+    if after is not None:
+        where += (" AND " if where else " WHERE ") + "(started_at, uuid) < (%s, %s::uuid)"
+        params += [after.started_at, after.uuid]
+    rows = conn.execute(
+        f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY {NEWEST_FIRST} LIMIT %s", [*params, per_page + 1]
+    ).fetchall()
+    more_older = len(rows) > per_page
+    rows = rows[:per_page]
+    newer = Cursor.of(rows[0]) if rows and after is not None else None
+    return Page(rows, newer, Cursor.of(rows[-1]) if rows and more_older else None)
 
 
 def csv_rows(dsn: str, f: CdrFilter, batch: int = 1000) -> Iterator[str]:
