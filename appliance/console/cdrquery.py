@@ -129,12 +129,25 @@ def _where(f: CdrFilter) -> tuple[str, list[Any]]:
 NEWEST_FIRST = "started_at DESC, uuid DESC"
 
 
+def _order(f: CdrFilter, direction: str = "DESC") -> str:
+    """Return the ORDER BY list: by (started_at, uuid), in a form the time index serves or, for a number, not.
+
+    With a number of three characters or more the trigram index finds the few matching rows; left to
+    itself the planner may instead walk the time index from the newest row testing every one (it
+    cannot estimate a substring's rarity: 0.2 ms became 1 s at 200,000 rows). Adding zero seconds
+    keeps the order and takes that path away. Shorter needles match too much for trigrams.
+    """
+    if len(f.number) >= 3 and _SEPARATOR not in f.number:
+        return f"started_at + interval '0 s' {direction}, uuid {direction}"
+    return f"started_at {direction}, uuid {direction}"
+
+
 def search(conn: psycopg.Connection, f: CdrFilter, page: int, per_page: int) -> tuple[list[dict[str, Any]], bool]:
     """Return one page of CDRs by number (OFFSET: the API's `page`), newest first, and whether another follows."""
     where, params = _where(f)
     # One row more than asked says whether there is a next page without counting a million rows.
     rows = conn.execute(
-        f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY {NEWEST_FIRST} LIMIT %s OFFSET %s",
+        f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY {_order(f)} LIMIT %s OFFSET %s",
         [*params, per_page + 1, (page - 1) * per_page],
     ).fetchall()
     return rows[:per_page], len(rows) > per_page
@@ -187,7 +200,7 @@ def search_page(
         # The page just above: read upwards from the cursor, then show it newest first.
         where += (" AND " if where else " WHERE ") + "(started_at, uuid) > (%s, %s::uuid)"
         rows = conn.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY started_at, uuid LIMIT %s",
+            f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY {_order(f, 'ASC')} LIMIT %s",
             [*params, before.started_at, before.uuid, per_page + 1],
         ).fetchall()
         more_newer = len(rows) > per_page
@@ -197,7 +210,7 @@ def search_page(
         where += (" AND " if where else " WHERE ") + "(started_at, uuid) < (%s, %s::uuid)"
         params += [after.started_at, after.uuid]
     rows = conn.execute(
-        f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY {NEWEST_FIRST} LIMIT %s", [*params, per_page + 1]
+        f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY {_order(f)} LIMIT %s", [*params, per_page + 1]
     ).fetchall()
     more_older = len(rows) > per_page
     rows = rows[:per_page]
