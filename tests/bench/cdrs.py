@@ -302,7 +302,7 @@ def run(dsn: str, work: Path) -> int:
             )
         say(f"load average after: {_load()}  (app: time inside the console, without TLS and HTTP)")
         pools = session.get_adapter(base).poolmanager.pools
-        opened = sum(pools[key].num_connections for key in pools.keys())
+        opened = sum(pools[key].num_connections for key in pools.keys())  # noqa: SIM118 (urllib3 container: no iteration)
         say(f"TLS connections (handshakes) the client opened for all of it, sign-in included: {opened}")
         say("\nquery plans of the search pages (EXPLAIN ANALYZE, same SQL as cdrquery.search):")
         for case in all_cases:
