@@ -8,7 +8,7 @@ import io
 import re
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -137,19 +137,59 @@ def _order(f: CdrFilter, direction: str = "DESC") -> str:
     cannot estimate a substring's rarity: 0.2 ms became 1 s at 200,000 rows). Adding zero seconds
     keeps the order and takes that path away. Shorter needles match too much for trigrams.
     """
-    if len(f.number) >= 3 and _SEPARATOR not in f.number:
+    if len(f.number) >= 3 and _SEPARATOR not in f.number:  # what the trigram index can serve
         return f"started_at + interval '0 s' {direction}, uuid {direction}"
     return f"started_at {direction}, uuid {direction}"
 
 
+# A number search first looks among this many newest rows (of the other filters) for its page.
+PROBE_ROWS = 5000
+
+
+def _select(
+    conn: psycopg.Connection,
+    f: CdrFilter,
+    direction: str,
+    limit: int,
+    offset: int = 0,
+    keyset: tuple[str, list[Any]] = ("", []),
+) -> list[dict[str, Any]]:
+    """Return up to limit matching rows in (started_at, uuid) `direction` order, after the keyset condition."""
+    cols = ", ".join(COLUMNS)
+    natural = f"started_at {direction}, uuid {direction}"
+    if _order(f) != NEWEST_FIRST and offset == 0:
+        # A common needle ("123" is in most DIDs) fills a page from the newest few hundred rows, where
+        # the trigram index would have to rank most of the table; a rare one is the other way round.
+        # So: the newest PROBE_ROWS rows first; any match outside them is older than all of them, so a
+        # full page found there is the right page. Otherwise the trigram plan, which is then cheap.
+        inner, inner_params = _where(replace(f, number=""))
+        inner, inner_params = _and(inner, inner_params, keyset)
+        outer, outer_params = _where(CdrFilter(number=f.number))
+        rows = conn.execute(
+            f"SELECT {cols} FROM (SELECT {cols} FROM cdrs{inner} ORDER BY {natural} LIMIT {PROBE_ROWS}) AS newest"
+            f"{outer} ORDER BY {natural} LIMIT %s",
+            [*inner_params, *outer_params, limit],
+        ).fetchall()
+        if len(rows) == limit:
+            return rows
+    where, params = _and(*_where(f), keyset)
+    return conn.execute(
+        f"SELECT {cols} FROM cdrs{where} ORDER BY {_order(f, direction)} LIMIT %s OFFSET %s",
+        [*params, limit, offset],
+    ).fetchall()
+
+
+def _and(where: str, params: list[Any], extra: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
+    clause, extra_params = extra
+    if not clause:
+        return where, params
+    return where + (" AND " if where else " WHERE ") + clause, [*params, *extra_params]
+
+
 def search(conn: psycopg.Connection, f: CdrFilter, page: int, per_page: int) -> tuple[list[dict[str, Any]], bool]:
     """Return one page of CDRs by number (OFFSET: the API's `page`), newest first, and whether another follows."""
-    where, params = _where(f)
     # One row more than asked says whether there is a next page without counting a million rows.
-    rows = conn.execute(
-        f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY {_order(f)} LIMIT %s OFFSET %s",
-        [*params, per_page + 1, (page - 1) * per_page],
-    ).fetchall()
+    rows = _select(conn, f, "DESC", per_page + 1, offset=(page - 1) * per_page)
     return rows[:per_page], len(rows) > per_page
 
 
@@ -195,23 +235,15 @@ def search_page(
     Keyset paging: the database walks the (started_at, uuid) index from the cursor, so page 200
     costs what page 1 does, where OFFSET reads and drops every row before it.
     """
-    where, params = _where(f)
     if before is not None:
         # The page just above: read upwards from the cursor, then show it newest first.
-        where += (" AND " if where else " WHERE ") + "(started_at, uuid) > (%s, %s::uuid)"
-        rows = conn.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY {_order(f, 'ASC')} LIMIT %s",
-            [*params, before.started_at, before.uuid, per_page + 1],
-        ).fetchall()
+        above = ("(started_at, uuid) > (%s, %s::uuid)", [before.started_at, before.uuid])
+        rows = _select(conn, f, "ASC", per_page + 1, keyset=above)
         more_newer = len(rows) > per_page
         rows = rows[:per_page][::-1]
         return Page(rows, Cursor.of(rows[0]) if rows and more_newer else None, Cursor.of(rows[-1]) if rows else None)
-    if after is not None:
-        where += (" AND " if where else " WHERE ") + "(started_at, uuid) < (%s, %s::uuid)"
-        params += [after.started_at, after.uuid]
-    rows = conn.execute(
-        f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY {_order(f)} LIMIT %s", [*params, per_page + 1]
-    ).fetchall()
+    below = ("(started_at, uuid) < (%s, %s::uuid)", [after.started_at, after.uuid]) if after else ("", [])
+    rows = _select(conn, f, "DESC", per_page + 1, keyset=below)
     more_older = len(rows) > per_page
     rows = rows[:per_page]
     newer = Cursor.of(rows[0]) if rows and after is not None else None
@@ -235,7 +267,8 @@ def csv_rows(dsn: str, f: CdrFilter, batch: int = 1000) -> Iterator[str]:
     # Its own connection: the export outlives the request's, and a named cursor needs a transaction.
     with connect(dsn) as conn, conn.cursor(name="cdr_export") as cur:
         cur.itersize = batch
-        cur.execute(f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY started_at, uuid", params)
+        # _order: a cursor is planned for its first rows, which would favour walking the time index.
+        cur.execute(f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY {_order(f, 'ASC')}", params)
         for i, row in enumerate(cur, 1):
             writer.writerow([_cell(row[c]) for c in COLUMNS])
             if i % batch == 0:

@@ -63,3 +63,33 @@ def test_a_keyset_page_starts_at_its_cursor_in_the_time_index(db):
     # The cursor is an index condition (no rows read and dropped before it) and the order is the index's.
     assert "Scan Backward using cdrs_started_at" in text and "Index Cond" in text
     assert "Sort" not in text
+
+
+@pytest.mark.parametrize("probe_rows", [5, 10_000])
+def test_number_pages_are_the_same_whether_the_newest_rows_fill_them_or_not(db, monkeypatch, probe_rows):
+    monkeypatch.setattr(cdrquery, "PROBE_ROWS", probe_rows)  # 5: most pages fall back to the trigram plan
+    for i in range(60):
+        # "555" on every third call (common), "777" on two (rare).
+        number = f"+4930555{i:03d}" if i % 3 == 0 else f"+4930{700 + i}" + ("777" if i in (7, 41) else "000")
+        add_cdr(db, T0 - timedelta(minutes=i), caller_number=number)
+    for needle in ("555", "777", "4930"):
+        want = [
+            r["uuid"]
+            for r in db.execute(
+                f"SELECT uuid FROM cdrs WHERE {cdrquery.NUMBERS_TEXT} LIKE %s ORDER BY {cdrquery.NEWEST_FIRST}",
+                [f"%{needle}%"],
+            )
+        ]
+        got, after = [], None
+        for _ in range(20):
+            page = cdrquery.search_page(db, cdrquery.CdrFilter(number=needle), 4, after=after)
+            got += [r["uuid"] for r in page.rows]
+            if page.older is None:
+                break
+            after = page.older
+        assert got == want and want, needle
+        first, _ = cdrquery.search(db, cdrquery.CdrFilter(number=needle), 1, 4)
+        assert [r["uuid"] for r in first] == want[:4]
+        oldest = cdrquery.Cursor(T0 - timedelta(minutes=59), "00000000-0000-4000-8000-000000000000")
+        back = cdrquery.search_page(db, cdrquery.CdrFilter(number=needle), 4, before=oldest)
+        assert [r["uuid"] for r in back.rows] == want[-4:]  # the 4 oldest matches, newest first
