@@ -304,7 +304,10 @@ def run(dsn: str, work: Path) -> int:
         pools = session.get_adapter(base).poolmanager.pools
         opened = sum(pools[key].num_connections for key in pools.keys())  # noqa: SIM118 (urllib3 container: no iteration)
         say(f"TLS connections (handshakes) the client opened for all of it, sign-in included: {opened}")
-        say("\nquery plans of the search pages (EXPLAIN ANALYZE, same SQL as cdrquery.search):")
+        say(
+            "\nquery plans of the search pages (EXPLAIN ANALYZE, cdrquery's full query; a number search of 3+"
+            f" characters runs it only when its newest {cdrquery.PROBE_ROWS:,} rows do not fill the page):"
+        )
         for case in all_cases:
             if case.path.startswith("/cdrs/?") or case.path == "/cdrs/":
                 say(f"  {case.name}: {explain(dsn, case.path)}")

@@ -39,7 +39,7 @@ _PARTS = {
     ("spool.py", "load"): "read and parse the files",
     ("fscdr.py", "load"): "read and parse the files",
     ("cdrwriter.py", "_row"): "shape rows",
-    ("cdrwriter.py", "_insert"): "INSERT + COMMIT (PostgreSQL, trigger, fsync)",
+    ("cdrwriter.py", "_insert"): "INSERT + COMMIT, then the unlinks (nested)",
     ("spool.py", "done_many"): "unlink the settled files",
     ("fscdr.py", "done_many"): "unlink the settled files",
 }
