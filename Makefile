@@ -67,8 +67,9 @@ test-images: image-deps ## Build the x86_64 and Raspberry Pi images and boot the
 test-fast: setup ## Run the fast layers only (no image builds or boots)
 	$(PYTEST) -q -m "not image"
 
-bench: setup $(if $(filter 1,$(IMAGE_BENCH)),image-deps) ## Print performance figures: calls/s, post-dial delay (IMAGE_BENCH=1: images too)
+bench: setup $(if $(filter 1,$(IMAGE_BENCH)),image-deps) ## Print performance figures: calls/s, post-dial delay, CDRs at a million (IMAGE_BENCH=1: images too)
 	$(PY) -m tests.bench.calls
+	$(PY) -m tests.bench.cdrs
 	$(PY) -m tests.bench.images
 
 lint: setup ## ruff, yamllint and ansible-lint

@@ -159,9 +159,12 @@ def _time(headers: Mapping[str, str], name: str) -> datetime | None:
 def _variables(headers: Mapping[str, str]) -> dict[str, str]:
     kept = {}
     for key, value in headers.items():
+        # A FreeSWITCH CDR holds ~200 variables and a handful are ours: test the cheap prefix first
+        # (this loop was half the time of reading a CDR file, docs/benchmarks.md).
+        if not key.startswith("variable_appliance_"):
+            continue
         name = key.removeprefix("variable_")
-        secret = not _SECRET_WORDS.isdisjoint(name.lower().split("_"))
-        if name != key and name.startswith("appliance_") and not secret:
+        if _SECRET_WORDS.isdisjoint(name.lower().split("_")):
             kept[name] = _redact(value)
     for name in _USEFUL_VARIABLES:
         if f"variable_{name}" in headers:

@@ -8,6 +8,7 @@ CDR directory (`fscdr.FreeSwitchCdrDir`), which the writer drains directly by de
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Sequence
@@ -57,6 +58,18 @@ _TEXT_COLUMNS = (*COLUMNS[1:12], "hangup_cause", "sip_hangup_status")
 # crash (committed, but its file not yet unlinked) is silently skipped: never written twice.
 _PLACEHOLDERS = ", ".join("%(" + c + ")s" + _CASTS.get(c, "") for c in COLUMNS)
 INSERT_CDR = f"INSERT INTO cdrs ({', '.join(COLUMNS)}) VALUES ({_PLACEHOLDERS}) ON CONFLICT (uuid) DO NOTHING"
+# A batch goes in as one multi-row INSERT: one statement, one round trip, one run of the cdr_hourly
+# trigger (migration 0008) per chunk instead of per row. PostgreSQL takes at most 65,535 parameters
+# in a statement, so a chunk holds at most this many rows.
+_ROW_VALUES = "(" + ", ".join("%s" + _CASTS.get(c, "") for c in COLUMNS) + ")"
+MAX_ROWS_PER_STATEMENT = 65_535 // len(COLUMNS)
+
+
+@functools.lru_cache(maxsize=4)
+def insert_many_sql(rows: int) -> str:
+    """Return the INSERT of `rows` CDRs in one statement (positional parameters, row after row)."""
+    values = ", ".join([_ROW_VALUES] * rows)
+    return f"INSERT INTO cdrs ({', '.join(COLUMNS)}) VALUES {values} ON CONFLICT (uuid) DO NOTHING"
 
 
 class CdrSource(Protocol):
@@ -82,7 +95,7 @@ class CdrWriter:
         sources: CdrSource | Sequence[CdrSource],
         dsn: str,
         *,
-        batch_size: int = 200,
+        batch_size: int = 1000,
         min_backoff: float = 0.2,
         max_backoff: float = 3.0,
         idle_poll: float = 1.0,
@@ -184,7 +197,10 @@ class CdrWriter:
         conn = self._connection()
         try:
             with conn.transaction():
-                conn.cursor().executemany(INSERT_CDR, [row for _, row in batch])
+                rows = [row for _, row in batch]
+                for at in range(0, len(rows), MAX_ROWS_PER_STATEMENT):
+                    chunk = rows[at : at + MAX_ROWS_PER_STATEMENT]
+                    conn.execute(insert_many_sql(len(chunk)), [row[c] for row in chunk for c in COLUMNS])
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:

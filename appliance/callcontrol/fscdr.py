@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.callcontrol.cdr import cdr_from_event
-from appliance.callcontrol.spool import Spool
+from appliance.callcontrol.spool import Spool, waiting
 
 log = logging.getLogger(__name__)
 
@@ -150,17 +150,8 @@ class FreeSwitchCdrDir:
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def pending(self, limit: int | None = None) -> list[Path]:
-        """Return the CDR files waiting, oldest first."""
-        entries = []
-        with os.scandir(self.directory) as it:
-            for entry in it:
-                if entry.name.endswith(self.suffix):
-                    try:
-                        entries.append((entry.stat().st_mtime_ns, entry.name))
-                    except FileNotFoundError:
-                        continue
-        entries.sort()
-        return [self.directory / name for _, name in entries[:limit]]
+        """Return up to limit CDR files waiting: oldest first when they all fit, else any limit of them."""
+        return waiting(self.directory, self.suffix, limit)
 
     def load(self, path: Path) -> dict[str, Any] | None:
         """Return the file's CDR record, None for a record that is not a CDR; raise NotReady while incomplete."""

@@ -54,19 +54,8 @@ class Spool:
         return final
 
     def pending(self, limit: int | None = None) -> list[Path]:
-        """Return the records waiting in new/, oldest first."""
-        entries = []
-        with os.scandir(self.new) as it:
-            for entry in it:
-                if entry.name.endswith(".json") and entry.is_file():
-                    try:
-                        entries.append((entry.stat().st_mtime_ns, entry.name))
-                    except FileNotFoundError:
-                        continue  # settled by the consumer while we were listing
-        entries.sort()
-        if limit is not None:
-            entries = entries[:limit]
-        return [self.new / name for _, name in entries]
+        """Return up to limit records waiting in new/: oldest first when they all fit, else any limit of them."""
+        return waiting(self.new, ".json", limit)
 
     def load(self, path: Path) -> dict[str, Any]:
         """Read one spooled record."""
@@ -85,16 +74,11 @@ class Spool:
         fsync_dir(path.parent)
 
     def done_many(self, paths: list[Path]) -> None:
-        """Forget a batch of records with one directory fsync instead of one per record."""
-        removed = False
+        """Forget a batch of records whose rows are committed."""
+        # No directory fsync: an unlink lost in a crash brings the file back, and its replay
+        # writes nothing (the uuid is the key). That fsync was most of the writer's time.
         for path in paths:
-            try:
-                path.unlink()
-                removed = True
-            except FileNotFoundError:
-                continue
-        if removed:
-            fsync_dir(self.new)
+            path.unlink(missing_ok=True)
 
     def quarantine(self, path: Path, reason: str) -> None:
         """Move a record that can never be consumed to bad/, keeping it for a human."""
@@ -116,3 +100,28 @@ class Spool:
             leftover.unlink(missing_ok=True)
             removed += 1
         return removed
+
+
+def waiting(directory: Path, suffix: str, limit: int | None) -> list[Path]:
+    """Return up to limit files named *suffix in directory, reading at most limit + 1 entries.
+
+    A consumer needs any `limit` of them, not the oldest: the uuid names make order irrelevant
+    to correctness. So a backlog is taken in directory order, without a stat per file and
+    without listing all of it for every batch (that was quadratic in the backlog). When all
+    the files fit in one answer they are sorted oldest first, which costs at most limit stats.
+    """
+    names = []
+    with os.scandir(directory) as it:
+        for entry in it:
+            if entry.name.endswith(suffix) and entry.is_file():
+                names.append(entry.name)
+                if limit is not None and len(names) > limit:
+                    return [directory / name for name in names[:limit]]
+    aged = []
+    for name in names:
+        try:
+            aged.append((os.stat(directory / name).st_mtime_ns, name))
+        except FileNotFoundError:
+            continue  # settled by the consumer while we were listing
+    aged.sort()
+    return [directory / name for _, name in aged]

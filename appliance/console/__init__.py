@@ -98,6 +98,7 @@ def _from_appliance_config(cfg: dict[str, Any]) -> dict[str, Any]:
         "SIGNIN_LOCK_SECONDS": float(console["signin_lock_seconds"]),
         "SESSION_HOURS": float(console["session_hours"]),
         "ESL_TIMEOUT": float(console["esl_timeout"]),
+        "DATABASE_POOL_SIZE": int(console["db_pool_size"]),
     }
 
 

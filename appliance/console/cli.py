@@ -96,7 +96,9 @@ def _serve(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
         # Asked again on SIGHUP: in CA mode that picks up a renewed certificate.
         return (Path(cert), Path(key)) if cert else pki_files(Path(cfg["pki"]["dir"]))
 
-    serve_forever(create_app(), args.bind or console["bind"], args.port or int(console["port"]), files)
+    binds = args.bind or console["bind"]
+    hosts = [binds] if isinstance(binds, str) else [str(h) for h in binds]
+    serve_forever(create_app(), hosts, args.port or int(console["port"]), files)
 
 
 def add_commands(sub, cmd: Callable[..., argparse.ArgumentParser]) -> None:
@@ -118,7 +120,9 @@ def add_commands(sub, cmd: Callable[..., argparse.ArgumentParser]) -> None:
     cmd(sub, "revoke-token", _revoke_token, "revoke an API token").add_argument("name")
 
     s = cmd(sub, "serve", _serve, "serve the console and API over HTTPS")
-    s.add_argument("--bind", help="address to listen on (default: console.bind, 127.0.0.1)")
+    s.add_argument(
+        "--bind", action="append", help="address to listen on, repeatable (default: console.bind, 127.0.0.1)"
+    )
     s.add_argument("--port", type=int, help="port (default: console.port, 8443)")
     s.add_argument("--cert", help="certificate chain, PEM (default: console.cert, else the CA's console certificate)")
     s.add_argument("--key", help="its private key, PEM (default: console.key)")

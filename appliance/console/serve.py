@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Serve the console over HTTPS with the certificate from the appliance's CA.
 
-Werkzeug's threaded WSGI server behind a strict TLS context: enough for a handful of admins on an
-office LAN. SIGHUP reloads the certificate and key (in pki mode: the newest `console` certificate),
-so a renewed certificate is used for new connections without a restart.
+Cheroot (CherryPy's WSGI server, decision 9 in docs/decisions.md) behind a strict TLS context: a
+pool of worker threads, and HTTP/1.1 keep-alive over TLS, so a browser pays the TLS handshake once
+per connection, not once per request as with Werkzeug's development server. SIGHUP reloads the
+certificate and key (in pki mode: the newest `console` certificate) for new connections.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import logging
 import signal
 import ssl
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +56,53 @@ def pki_files(pki_dir: Path, now: datetime | None = None) -> tuple[Path, Path]:
     return chain, store.private_key_path(record.serial)
 
 
-def server(app: Flask, host: str, port: int, files: CertFiles) -> BaseWSGIServer:
-    """Return a threaded HTTPS server for app on host:port (port 0: any free port)."""
-    return make_server(host, port, app, threaded=True, ssl_context=tls_context(*files()))
+# Worker threads per address: a request holds one only while it is being answered (idle keep-alive
+# connections wait in cheroot's selector), so a few serve a handful of admins and the API.
+THREADS = 8
+# An idle keep-alive connection is closed after this long.
+IDLE_TIMEOUT_S = 30
 
 
-def serve_forever(app: Flask, host: str, port: int, files: CertFiles) -> None:
-    """Serve until interrupted; SIGHUP reloads the certificate."""
-    srv = server(app, host, port, files)
-    ctx = srv.socket.context
+class ConsoleServer:
+    """One HTTPS listener: cheroot with keep-alive, bound at construction (port 0: any free port)."""
+
+    def __init__(self, app: Flask, host: str, port: int, ctx: ssl.SSLContext, cert: Path, key: Path):
+        self._server = wsgi.Server((host, port), app, numthreads=THREADS, timeout=IDLE_TIMEOUT_S)
+        adapter = BuiltinSSLAdapter(str(cert), str(key))
+        adapter.context = ctx  # ours: TLS 1.2+, AEAD only, and the one SIGHUP reloads
+        self._server.ssl_adapter = adapter
+        self._server.prepare()  # binds and listens now, so the port is known and errors show at once
+        self.server_address = self._server.bind_addr
+        self.server_port = self.server_address[1]
+
+    def serve_forever(self) -> None:
+        """Answer requests until shutdown()."""
+        self._server.serve()
+
+    def shutdown(self) -> None:
+        """Stop listening, finish the requests in hand, close the connections."""
+        self._server.stop()
+
+    def server_close(self) -> None:
+        """Release the socket (shutdown() already did; kept for the callers of the old server)."""
+        self._server.stop()
+
+
+def server(app: Flask, host: str, port: int, files: CertFiles) -> ConsoleServer:
+    """Return an HTTPS server for app on host:port (port 0: any free port)."""
+    cert, key = files()
+    return ConsoleServer(app, host, port, tls_context(cert, key), cert, key)
+
+
+def serve_forever(app: Flask, hosts: str | Sequence[str], port: int, files: CertFiles) -> None:
+    """Serve on every address (the LAN's and the tunnel's) until interrupted; SIGHUP reloads the certificate."""
+    addresses = [hosts] if isinstance(hosts, str) else list(hosts)
+    if not addresses:
+        raise ValueError("no address to listen on (console.bind)")
+    # One process for all addresses: one sign-in throttle, one connection pool, one certificate context.
+    cert, key = files()
+    ctx = tls_context(cert, key)
+    servers = [ConsoleServer(app, host, port, ctx, cert, key) for host in addresses]
 
     def reload(signum: int, frame: object) -> None:
         try:
@@ -73,10 +114,16 @@ def serve_forever(app: Flask, host: str, port: int, files: CertFiles) -> None:
             log.info("reloaded %s", cert)
 
     signal.signal(signal.SIGHUP, reload)
-    log.info("console on https://%s:%s/", host if ":" not in host else f"[{host}]", srv.server_port)
+    for srv in servers:
+        host = srv.server_address[0]
+        log.info("console on https://%s:%s/", host if ":" not in host else f"[{host}]", srv.server_port)
+    others = [threading.Thread(target=srv.serve_forever, daemon=True) for srv in servers[1:]]
+    for thread in others:
+        thread.start()
     try:
-        srv.serve_forever()
+        servers[0].serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        srv.server_close()
+        for srv in servers:
+            srv.shutdown()

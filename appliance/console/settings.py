@@ -24,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "signin_lock_seconds": 60,
     "session_hours": 8,
     "esl_timeout": 2.0,
+    # Idle PostgreSQL connections kept between requests (0: a new connection per request).
+    "db_pool_size": 4,
 }
 
 

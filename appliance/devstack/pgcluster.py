@@ -29,10 +29,13 @@ def _major(path: str) -> int:
         return 0
 
 
+_FAST_UNSAFE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
 class PgCluster:
     """initdb, start and stop a private cluster; `dsn` points at its `appliance` database."""
 
-    def __init__(self, base: Path | None = None, port: int | None = None):
+    def __init__(self, base: Path | None = None, port: int | None = None, settings: dict[str, str] | None = None):
         self.bindir = find_bindir()
         if self.bindir is None:
             raise RuntimeError("PostgreSQL server not installed: apt-get install postgresql")
@@ -41,6 +44,8 @@ class PgCluster:
         self.datadir = self.base / "data"
         self.port = port or free_port()
         self.user = "appliance"
+        # Tests trade durability for speed; a benchmark passes the box's own settings instead.
+        self.settings = settings if settings is not None else _FAST_UNSAFE
         # initdb refuses to run as root, so a root caller runs the server as Debian's postgres user.
         self._run_as = "postgres" if os.geteuid() == 0 else None
 
@@ -68,7 +73,7 @@ class PgCluster:
             str(self.base / "postgres.log"),
             "-o",
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.base}"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            + "".join(f" -c {name}={value}" for name, value in self.settings.items()),
         )
         self.createdb("appliance")
         log.info("PostgreSQL listening on 127.0.0.1:%s", self.port)

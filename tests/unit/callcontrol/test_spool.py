@@ -47,13 +47,33 @@ def test_same_uuid_twice_is_one_record_holding_the_latest(tmp_path):
     assert spool.load(spool.pending()[0])["billsec"] == 2
 
 
-def test_pending_is_oldest_first_and_can_be_limited(tmp_path):
+def test_pending_is_oldest_first_when_all_fit_and_any_limit_of_a_backlog(tmp_path):
     spool = Spool(tmp_path)
     newer, older = spool.put(_record(UUID_A)), spool.put(_record(UUID_B))
     os.utime(older, ns=(1_000_000_000, 1_000_000_000))
     os.utime(newer, ns=(2_000_000_000, 2_000_000_000))
     assert spool.pending() == [older, newer]
-    assert spool.pending(limit=1) == [older]
+    assert spool.pending(limit=2) == [older, newer]
+    # A backlog larger than the limit: any `limit` of the records (directory order, no stat per file).
+    (only,) = spool.pending(limit=1)
+    assert only in (older, newer)
+
+
+def test_pending_with_a_limit_reads_the_directory_only_that_far(tmp_path, monkeypatch):
+    spool = Spool(tmp_path)
+    for i in range(50):
+        spool.put(_record(f"00000000-0000-4000-8000-{i:012d}"))
+    stats = []
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda *a, **k: stats.append(a) or real_stat(*a, **k))
+    batch = spool.pending(limit=10)
+    assert len(batch) == 10 and len(set(batch)) == 10
+    assert stats == []  # no stat per file for a backlog
+    drained = set()
+    while batch := spool.pending(limit=10):
+        drained.update(batch)
+        spool.done_many(batch)
+    assert len(drained) == 50 and spool.depth() == 0
 
 
 def test_leftover_tmp_file_is_never_pending_and_is_discarded_at_start(tmp_path):
