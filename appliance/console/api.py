@@ -140,7 +140,7 @@ def _create(kind: Kind) -> Response:
     # Created credentials are returned once, to whoever created them (write scope).
     response = jsonify(item=public(kind, obj, True), configuration=_configuration(apply_configuration(conn)))
     response.status_code = 201
-    response.headers["Location"] = url_for(f"api.{kind.name}_get", key=key)
+    response.headers["Location"] = url_for(f"api.{kind.name}_get", key=objects.key_of(kind, obj))
     return response
 
 
