@@ -300,6 +300,10 @@ def document() -> dict[str, Any]:
 
     schemas.update(webhooks_api.schemas())
     paths.update(webhooks_api.paths(API, _ref, _json, _errors))
+    from appliance.console import pbx_api
+
+    schemas.update(pbx_api.schemas())
+    paths.update(pbx_api.paths(API, _ref, _json, _errors))
     paths[f"{API}/openapi.json"] = {
         "get": {
             "operationId": "openapi",

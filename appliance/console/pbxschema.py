@@ -114,7 +114,7 @@ FORWARD = Kind(
             maximum=1000,
         ),
     ),
-    labeler=lambda key: "forward rule " + key.replace("-", " "),
+    labeler=lambda key: f"forward rule {key.replace('-', ' ')}".strip(),
     field_map={"forwarding": "destination"},
 )
 
