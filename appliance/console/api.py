@@ -222,5 +222,4 @@ def _int_arg(name: str, default: int, low: int, high: int, errors: dict[str, str
 
 
 # Routes of other areas, added to this blueprint before it is registered (one line each).
-from appliance.console import webhooks_api  # noqa: E402, F401
-from appliance.console import pbx_api  # noqa: E402, F401
+from appliance.console import pbx_api, webhooks_api  # noqa: E402, F401
