@@ -8,6 +8,7 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, IntegerField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, ValidationError
 
 from appliance.console import schema
@@ -67,7 +68,7 @@ def _wtf_field(f: schema.Field, editing: bool) -> Field:
         )
     if f.choices:
         # An optional choice ("" for no fallback) needs a visible label; the others are their own.
-        choices = [(c, "(none)") if c == "" else c for c in f.choices]
+        choices = [SelectChoice("", "(none)") if c == "" else c for c in f.choices]
         return SelectField(f.label, choices=choices, description=description, default=f.default)
     if f.type in ("rows", "options"):
         # One entry a line: schedule ranges and holidays hold spaces, IVR options are DIGITS=KIND:VALUE.

@@ -151,6 +151,8 @@ def _add_extension(store: Store, v: dict[str, Any]) -> None:
         v["name"],
         caller_id_number=v["caller_id_number"],
         outbound_allowed=v["outbound_allowed"],
+        presentation=v["presentation"],
+        recording=v["recording"],
         sip_password=v["sip_password"] or None,
         voicemail_pin=v["voicemail_pin"] or None,
     )
@@ -185,6 +187,7 @@ def _add_route(store: Store, v: dict[str, Any]) -> None:
         strip_digits=v["strip_digits"],
         prepend=v["prepend"],
         priority=v["priority"],
+        record_calls=v["record_calls"],
     )
 
 
@@ -242,6 +245,7 @@ def _replace_route(store: Store, before: Any, v: dict[str, Any]) -> None:
         strip_digits=v.get("strip_digits", before.strip_digits),
         prepend=v.get("prepend", before.prepend),
         priority=v.get("priority", before.priority),
+        record_calls=v.get("record_calls", before.record_calls),
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.model import DESTINATION_KINDS, DEVICE_KINDS, PRESENTATIONS, TRANSPORTS
+from appliance.model import DESTINATION_KINDS, DEVICE_KINDS, PRESENTATIONS, RECORDING_MODES, TRANSPORTS
 from appliance.model.validate import E164_RE, EXTENSION_RE, MAC_RE, NAME_RE, Problem
 
 INT32 = (-(2**31), 2**31 - 1)
@@ -91,6 +91,22 @@ EXTENSION = Kind(
         Field("name", "str", "Name", "who answers it, as phones show it", required=True, max_length=80),
         Field("caller_id_number", "str", "Caller ID", "number shown outside (E.164), usually its DID", default=""),
         Field("outbound_allowed", "bool", "May call outside numbers", default=True),
+        Field(
+            "presentation",
+            "str",
+            "Caller ID presentation",
+            "(none): as the route says; withheld always wins (docs/recording.md)",
+            choices=("", *PRESENTATIONS),
+            default="",
+        ),
+        Field(
+            "recording",
+            "str",
+            "Call recording",
+            "always, on demand (*2 during a call) or off; needs the owner's key (Recordings)",
+            choices=RECORDING_MODES,
+            default="off",
+        ),
         Field("sip_password", "str", "SIP password", "at least 16 characters; empty: generated", secret=True),
         Field("voicemail_pin", "str", "Voicemail PIN", "4 to 10 digits; empty: generated", secret=True, max_length=10),
     ),
@@ -206,6 +222,7 @@ ROUTE = Kind(
         Field("strip_digits", "int", "Strip digits", "leading digits removed before dialling", default=0),
         Field("prepend", "str", "Prepend", "digits put in front after stripping", default="", max_length=32),
         Field("priority", "int", "Priority", default=100),
+        Field("record_calls", "bool", "Record every call", "needs the owner's key (Recordings)", default=False),
     ),
 )
 

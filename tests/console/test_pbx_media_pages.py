@@ -187,3 +187,35 @@ def test_tracking_api(client, tracked):
     assert [d["day"] for d in data["daily"]] == ["2030-06-01", "2030-06-03"]
     assert client.get("/api/v1/tracking?to=2030-01-01", headers=headers).status_code == 400
     assert client.get("/api/v1/tracking?tags=x", headers=headers).status_code == 400
+
+
+# -- recording and presentation on extensions and routes ----------------------------------------------
+
+
+def test_extension_recording_needs_the_owner_key_then_saves(admin, db, owner):
+    seed_pbx(db)
+    form = {"name": "Alice", "caller_id_number": "+4930123456101", "outbound_allowed": "y"}
+    refused = post(admin, "/extensions/101/edit", {**form, "recording": "always"}, "/extensions/101/edit")
+    assert refused.status_code == 422
+    assert "needs the owner's public key first" in field_block(refused.get_data(as_text=True), "recording")
+    assert db.execute("SELECT recording FROM extensions WHERE number = '101'").fetchone()["recording"] == "off"
+    db.execute("UPDATE site SET recording_key = %s", (owner[1],))
+    saved = post(
+        admin,
+        "/extensions/101/edit",
+        {**form, "recording": "on_demand", "presentation": "withheld"},
+        "/extensions/101/edit",
+    )
+    assert saved.status_code == 302
+    row = db.execute("SELECT recording, presentation FROM extensions WHERE number = '101'").fetchone()
+    assert row == {"recording": "on_demand", "presentation": "withheld"}
+
+
+def test_route_record_calls_through_the_api(client, db, owner):
+    seed_pbx(db)
+    headers = bearer(db)
+    refused = client.patch("/api/v1/routes/national", json={"record_calls": True}, headers=headers)
+    assert refused.status_code == 422 and refused.get_json()["problems"][0]["field"] == "record_calls"
+    db.execute("UPDATE site SET recording_key = %s", (owner[1],))
+    ok = client.patch("/api/v1/routes/national", json={"record_calls": True}, headers=headers)
+    assert ok.status_code == 200 and ok.get_json()["item"]["record_calls"] is True
