@@ -237,6 +237,17 @@ def test_ring_group_and_forwarding_rule_through_the_pages(console_url, browser_h
         assert page.locator("svg.chart").count() == 1
         assert "spring-flyer" in page.inner_text("#totals")
         page.screenshot(path=ARTIFACTS / "12-tracking.png", full_page=True)
+        # Every other PBX page renders in a real browser with nothing refused by the CSP.
+        for label, heading in (
+            ("Schedules", "Schedules"),
+            ("IVR", "IVR menus"),
+            ("Queues", "Call queues"),
+            ("Voicemail", "Voicemail"),
+            ("Recordings", "Recordings"),
+        ):
+            page.click(f"nav >> text={label}")
+            assert page.inner_text("main h1") == heading
+        page.screenshot(path=ARTIFACTS / "13-recordings.png", full_page=True)
         browser.close()
     rule = db.execute("SELECT destination_kind, destination, ring_seconds FROM forward_rules").fetchone()
     assert rule == {"destination_kind": "group", "destination": "sales", "ring_seconds": 15}
