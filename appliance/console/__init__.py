@@ -60,6 +60,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     for module in (webhooks, system, backups, consoleusers):  # areas added later: one entry here and one in nav.NAV
         app.register_blueprint(module.bp)
+    from appliance.console import forwarding, menus, recordings, tracking, voicemail
+
+    for module in (forwarding, menus, voicemail, recordings, tracking):  # the PBX features
+        app.register_blueprint(module.bp)
     nav.init_app(app)
     csrf.exempt(api.bp)  # bearer tokens, never cookies: nothing for a forged cross-site request to ride on
     app.add_template_filter(_utc, "utc")

@@ -63,9 +63,15 @@ def authenticate() -> Response | None:
     return None
 
 
+# Query parameters of routes other modules add (endpoint -> names); everything else takes none.
+QUERY_PARAMETERS: dict[str, set[str]] = {}
+
+
 def _query_parameters(endpoint: str) -> set[str]:
     if endpoint == "api.cdrs":
         return set(CDR_PARAMETERS)
+    if endpoint in QUERY_PARAMETERS:
+        return QUERY_PARAMETERS[endpoint]
     return {"secrets"} if endpoint.endswith("_get") else set()
 
 
@@ -126,7 +132,7 @@ def _create(kind: Kind) -> Response:
     data, bad = _body()
     if bad:
         return bad
-    raw = data.get(kind.key.name) if isinstance(data, dict) else None
+    raw = data.get(kind.key.name) if isinstance(data, dict) and not kind.key.readonly else None
     # Name the object in problems even when its key has the wrong type (150 rather than "150").
     key = raw if isinstance(raw, str) else str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else ""
     values, problems = coerce(kind, key, data, creating=True)
@@ -140,7 +146,7 @@ def _create(kind: Kind) -> Response:
     # Created credentials are returned once, to whoever created them (write scope).
     response = jsonify(item=public(kind, obj, True), configuration=_configuration(apply_configuration(conn)))
     response.status_code = 201
-    response.headers["Location"] = url_for(f"api.{kind.name}_get", key=key)
+    response.headers["Location"] = url_for(f"api.{kind.name}_get", key=objects.key_of(kind, obj))
     return response
 
 
@@ -216,4 +222,4 @@ def _int_arg(name: str, default: int, low: int, high: int, errors: dict[str, str
 
 
 # Routes of other areas, added to this blueprint before it is registered (one line each).
-from appliance.console import webhooks_api  # noqa: E402, F401
+from appliance.console import pbx_api, webhooks_api  # noqa: E402, F401

@@ -134,12 +134,13 @@ def _edit(kind: Kind, key: str | None) -> Any:
         target = key if editing else str(values.get(kind.key.name, ""))
         try:
             if editing:
-                objects.update(get_conn(), kind, target, values, actor())
+                saved = objects.update(get_conn(), kind, target, values, actor())
             else:
-                objects.create(get_conn(), kind, values, actor())
+                saved = objects.create(get_conn(), kind, values, actor())
         except ValidationFailed as exc:
             general = forms.attach_problems(kind, target, form, exc.problems)
         else:
+            target = objects.key_of(kind, saved)  # a forwarding rule's key follows its fields
             _after_change(kind, target, "saved")
             return redirect(url_for(f".{kind.name}_detail", key=target))
     status = 422 if request.method == "POST" else 200

@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, Field, IntegerField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, Field, IntegerField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, ValidationError
 
 from appliance.console import schema
@@ -66,7 +67,12 @@ def _wtf_field(f: schema.Field, editing: bool) -> Field:
             default=f.default,
         )
     if f.choices:
-        return SelectField(f.label, choices=list(f.choices), description=description, default=f.default)
+        # An optional choice ("" for no fallback) needs a visible label; the others are their own.
+        choices = [SelectChoice("", "(none)") if c == "" else c for c in f.choices]
+        return SelectField(f.label, choices=choices, description=description, default=f.default)
+    if f.type in ("rows", "options"):
+        # One entry a line: schedule ranges and holidays hold spaces, IVR options are DIGITS=KIND:VALUE.
+        return TextAreaField(f.label, validators=[_storable(16384)], description=description, render_kw={"rows": 5})
     required = [InputRequired()] if f.required and f.type == "str" else []
     # A list field holds many entries in one line of text; each is checked again by the Store.
     limit = f.max_length if f.type == "str" else 4096
@@ -75,7 +81,7 @@ def _wtf_field(f: schema.Field, editing: bool) -> Field:
 
 def object_form(kind: schema.Kind, editing: bool, data: dict[str, Any] | None = None) -> FlaskForm:
     """Return a form for creating (all fields) or editing (no key field) an object of kind."""
-    attrs = {f.name: _wtf_field(f, editing) for f in kind.fields if not (editing and f.key)}
+    attrs = {f.name: _wtf_field(f, editing) for f in kind.fields if not (editing and f.key) and not f.readonly}
     cls = type(f"{kind.title.replace(' ', '')}Form", (FlaskForm,), attrs)
     return cls(data=_form_data(kind, data) if data else None)
 
@@ -90,6 +96,10 @@ def _form_data(kind: schema.Kind, data: dict[str, Any]) -> dict[str, Any]:
             value = ", ".join(value or ())
         elif f.type == "lines":
             value = ", ".join(f"{line['port']}:{line['extension']}" for line in value or ())
+        elif f.type == "rows":
+            value = "\n".join(value or ())
+        elif f.type == "options":
+            value = "\n".join(f"{o['digits']}={o['destination_kind']}:{o['destination']}" for o in value or ())
         out[f.name] = value
     return out
 
@@ -99,7 +109,7 @@ def values(kind: schema.Kind, form: FlaskForm, editing: bool) -> dict[str, Any] 
     out: dict[str, Any] = {}
     ok = True
     for f in kind.fields:
-        if editing and f.key:
+        if (editing and f.key) or f.readonly:
             continue
         field = form[f.name]
         data = field.data
@@ -114,6 +124,16 @@ def values(kind: schema.Kind, form: FlaskForm, editing: bool) -> dict[str, Any] 
                 ok = False
         elif f.type == "lines":
             data, why = _parse_lines(data or "")
+            if why:
+                _error(field, why)
+                ok = False
+        elif f.type == "rows":
+            data = [line.strip() for line in (data or "").splitlines() if line.strip()]
+            if len(data) > schema.MAX_LIST:
+                _error(field, f"at most {schema.MAX_LIST} lines")
+                ok = False
+        elif f.type == "options":
+            data, why = _parse_options(data or "")
             if why:
                 _error(field, why)
                 ok = False
@@ -133,12 +153,27 @@ def _parse_lines(text: str) -> tuple[list[dict[str, Any]], str | None]:
     return lines, None
 
 
+def _parse_options(text: str) -> tuple[list[dict[str, str]], str | None]:
+    options = []
+    for line in (w.strip() for w in text.splitlines()):
+        if not line:
+            continue
+        digits, sep, target = line.partition("=")
+        kind, sep2, value = target.partition(":")
+        if not (sep and sep2 and digits.strip() and value.strip()):
+            return [], f"{line!r} must look like DIGITS=KIND:VALUE, e.g. 1=extension:101"
+        options.append({"digits": digits.strip(), "destination_kind": kind.strip(), "destination": value.strip()})
+    if len(options) > schema.MAX_LIST:
+        return [], f"at most {schema.MAX_LIST} options"
+    return options, None
+
+
 def attach_problems(kind: schema.Kind, key: str, form: FlaskForm | None, problems: list[Problem]) -> list[str]:
     """Put each problem next to its form field; return the ones that belong to no field."""
     general: list[str] = []
     own = kind.label(key)
     for p in problems:
-        target, text = p.field, p.message
+        target, text = kind.field_map.get(p.field, p.field), p.message
         if (port := _PORT_OBJ.match(p.obj)) and p.obj.startswith(f"device {key} "):
             # A device's ports are edited in its one `lines` field.
             target, text = "lines", f"port {port.group(1)}: {p.field}: {p.message}"

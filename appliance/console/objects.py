@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from appliance.console import audit
+from appliance.console import audit, pbxobjects
 from appliance.console.schema import DEVICE, EXTENSION, NUMBER, ROUTE, TRUNK, Kind, public
 from appliance.model import Snapshot
 from appliance.model.validate import Problem, ValidationFailed
@@ -39,6 +39,8 @@ def snapshot(conn: psycopg.Connection) -> Snapshot:
 
 def items(snap: Snapshot, kind: Kind) -> tuple[Any, ...]:
     """Return every object of a kind."""
+    if kind.name in pbxobjects.CREATE:
+        return pbxobjects.items(snap, kind.name)
     return {
         "extension": snap.extensions,
         "device": snap.devices,
@@ -50,7 +52,12 @@ def items(snap: Snapshot, kind: Kind) -> tuple[Any, ...]:
 
 def find(snap: Snapshot, kind: Kind, key: str) -> Any | None:
     """Return the object of a kind with this key, or None."""
-    return next((o for o in items(snap, kind) if getattr(o, kind.key.name) == key), None)
+    return next((o for o in items(snap, kind) if key_of(kind, o) == key), None)
+
+
+def key_of(kind: Kind, obj: Any) -> str:
+    """Return the key that names an object in URLs and the audit log."""
+    return str(getattr(obj, kind.key.name))
 
 
 def refused_as_managed(exc: ValidationFailed) -> bool:
@@ -64,7 +71,11 @@ def create(conn: psycopg.Connection, kind: Kind, values: dict[str, Any], actor: 
     full = {f.name: values.get(f.name, f.default) for f in kind.fields}
 
     def change(store: Store) -> Any:
-        _CREATE[kind.name](store, full)
+        nonlocal key
+        if kind.name in pbxobjects.CREATE:
+            key = pbxobjects.CREATE[kind.name](store, full)  # a forwarding rule's key is made by the Store
+        else:
+            _CREATE[kind.name](store, full)
         created = find(load_snapshot(conn), kind, key)
         audit.record(
             conn,
@@ -87,8 +98,12 @@ def update(conn: psycopg.Connection, kind: Kind, key: str, values: dict[str, Any
         before = find(load_snapshot(conn), kind, key)
         if before is None:
             raise ValidationFailed([Problem(kind.label(key), kind.key.name, "does not exist")])
-        _UPDATE[kind.name](store, before, values)
-        after = find(load_snapshot(conn), kind, key)
+        after_key = key
+        if kind.name in pbxobjects.UPDATE:
+            after_key = pbxobjects.UPDATE[kind.name](store, before, values)
+        else:
+            _UPDATE[kind.name](store, before, values)
+        after = find(load_snapshot(conn), kind, after_key)
         summary = audit.diff(public(kind, before, True), public(kind, after, True), kind.secrets)
         if summary:  # saving an unchanged form changes nothing, so it leaves no audit row
             audit.record(conn, actor.who, "update", kind.name, key, summary, actor.remote_addr)
@@ -102,7 +117,12 @@ def remove(conn: psycopg.Connection, kind: Kind, key: str, actor: Actor) -> None
 
     def change(store: Store) -> None:
         before = find(load_snapshot(conn), kind, key)
-        _REMOVE[kind.name](store, key)
+        if kind.name in pbxobjects.REMOVE:
+            if before is None:
+                raise ValidationFailed([Problem(kind.label(key), kind.key.name, "does not exist")])
+            pbxobjects.REMOVE[kind.name](store, key, before)
+        else:
+            _REMOVE[kind.name](store, key)
         summary = audit.masked(public(kind, before, True), kind.secrets) if before else {}
         audit.record(conn, actor.who, "delete", kind.name, key, summary, actor.remote_addr)
 
@@ -131,6 +151,8 @@ def _add_extension(store: Store, v: dict[str, Any]) -> None:
         v["name"],
         caller_id_number=v["caller_id_number"],
         outbound_allowed=v["outbound_allowed"],
+        presentation=v["presentation"],
+        recording=v["recording"],
         sip_password=v["sip_password"] or None,
         voicemail_pin=v["voicemail_pin"] or None,
     )
@@ -165,6 +187,7 @@ def _add_route(store: Store, v: dict[str, Any]) -> None:
         strip_digits=v["strip_digits"],
         prepend=v["prepend"],
         priority=v["priority"],
+        record_calls=v["record_calls"],
     )
 
 
@@ -222,6 +245,7 @@ def _replace_route(store: Store, before: Any, v: dict[str, Any]) -> None:
         strip_digits=v.get("strip_digits", before.strip_digits),
         prepend=v.get("prepend", before.prepend),
         priority=v.get("priority", before.priority),
+        record_calls=v.get("record_calls", before.record_calls),
     )
 
 

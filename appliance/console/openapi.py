@@ -50,7 +50,11 @@ def _field_schema(f: Field, output: bool) -> dict[str, Any]:
         schema = {"type": "integer", "minimum": f.minimum, "maximum": f.maximum}
     elif f.type == "bool":
         schema = {"type": "boolean"}
-    elif f.type == "strlist":
+    elif f.type == "options":
+        schema = {"type": "array", "items": _option_schema(output)}
+        if not output:
+            schema["maxItems"] = MAX_LIST
+    elif f.type in ("strlist", "rows"):
         item = {"type": "string"} if output else {"type": "string", "maxLength": f.max_length}
         schema = {"type": "array", "items": item}
         if not output:
@@ -63,6 +67,17 @@ def _field_schema(f: Field, output: bool) -> dict[str, Any]:
     if f.secret:
         description += " (secret: returned on creation and with ?secrets=true)"
     return {**schema, "description": description}
+
+
+def _option_schema(output: bool) -> dict[str, Any]:
+    text = {"type": "string"} if output else {"type": "string", "maxLength": 64}
+    names = ("digits", "destination_kind", "destination")
+    return {
+        "type": "object",
+        "properties": {n: dict(text) for n in names},
+        "required": list(names),
+        "additionalProperties": False,
+    }
 
 
 def _line_schema(output: bool) -> dict[str, Any]:
@@ -91,14 +106,14 @@ def _object_schemas(kind: Kind) -> dict[str, Any]:
         },
         f"{name}Create": {
             "type": "object",
-            "properties": {f.name: _field_schema(f, False) for f in kind.fields},
+            "properties": {f.name: _field_schema(f, False) for f in kind.fields if not f.readonly},
             "required": [f.name for f in kind.fields if f.required],
             "additionalProperties": False,
         },
         f"{name}Update": {
             "type": "object",
             "description": "Only the fields to change; the key cannot change.",
-            "properties": {f.name: _field_schema(f, False) for f in kind.fields if not f.key},
+            "properties": {f.name: _field_schema(f, False) for f in kind.fields if not f.key and not f.readonly},
             "additionalProperties": False,
         },
         f"{name}Written": {
@@ -285,6 +300,10 @@ def document() -> dict[str, Any]:
 
     schemas.update(webhooks_api.schemas())
     paths.update(webhooks_api.paths(API, _ref, _json, _errors))
+    from appliance.console import pbx_api
+
+    schemas.update(pbx_api.schemas())
+    paths.update(pbx_api.paths(API, _ref, _json, _errors))
     paths[f"{API}/openapi.json"] = {
         "get": {
             "operationId": "openapi",

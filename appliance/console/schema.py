@@ -9,10 +9,11 @@ table only decides types, choices and bounds, the things the database itself wou
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.model import DESTINATION_KINDS, DEVICE_KINDS, PRESENTATIONS, TRANSPORTS
+from appliance.model import DESTINATION_KINDS, DEVICE_KINDS, PRESENTATIONS, RECORDING_MODES, TRANSPORTS
 from appliance.model.validate import E164_RE, EXTENSION_RE, MAC_RE, NAME_RE, Problem
 
 INT32 = (-(2**31), 2**31 - 1)
@@ -23,7 +24,9 @@ class Field:
     """One editable field of an object."""
 
     name: str
-    type: str  # "str", "int", "bool", "strlist" (list of strings), "lines" (a device's ports)
+    # "str", "int", "bool", "strlist" (list of strings), "lines" (a device's ports), "rows" (strings
+    # holding spaces, one per line in forms), "options" (an IVR menu's keys)
+    type: str
     label: str
     help: str = ""
     required: bool = False  # needed to create the object
@@ -35,6 +38,7 @@ class Field:
     maximum: int = INT32[1]
     max_length: int = 255
     pattern: str = ""  # documented in OpenAPI; the Store checks it and says what is wrong in words
+    readonly: bool = False  # shown and returned, never written (a key the appliance makes)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,10 @@ class Kind:
     title: str  # "Extension"
     obj: str  # how the Store names one in a Problem: "inbound number" +4930...
     fields: tuple[Field, ...]
+    # How the Store names an object of this kind from its key, when not "<obj> <key>".
+    labeler: Callable[[str], str] | None = None
+    # A refusal's field -> the form field it is shown next to (a forwarding loop: the destination).
+    field_map: dict[str, str] = dataclasses.field(default_factory=dict, hash=False, compare=False)
 
     @property
     def key(self) -> Field:
@@ -61,7 +69,7 @@ class Kind:
         return next((f for f in self.fields if f.name == name), None)
 
     def label(self, key: str) -> str:
-        return f"{self.obj} {key}"
+        return self.labeler(key) if self.labeler else f"{self.obj} {key}"
 
 
 EXTENSION = Kind(
@@ -83,6 +91,22 @@ EXTENSION = Kind(
         Field("name", "str", "Name", "who answers it, as phones show it", required=True, max_length=80),
         Field("caller_id_number", "str", "Caller ID", "number shown outside (E.164), usually its DID", default=""),
         Field("outbound_allowed", "bool", "May call outside numbers", default=True),
+        Field(
+            "presentation",
+            "str",
+            "Caller ID presentation",
+            "(none): as the route says; withheld always wins (docs/recording.md)",
+            choices=("", *PRESENTATIONS),
+            default="",
+        ),
+        Field(
+            "recording",
+            "str",
+            "Call recording",
+            "always, on demand (*2 during a call) or off; needs the owner's key (Recordings)",
+            choices=RECORDING_MODES,
+            default="off",
+        ),
         Field("sip_password", "str", "SIP password", "at least 16 characters; empty: generated", secret=True),
         Field("voicemail_pin", "str", "Voicemail PIN", "4 to 10 digits; empty: generated", secret=True, max_length=10),
     ),
@@ -198,6 +222,7 @@ ROUTE = Kind(
         Field("strip_digits", "int", "Strip digits", "leading digits removed before dialling", default=0),
         Field("prepend", "str", "Prepend", "digits put in front after stripping", default="", max_length=32),
         Field("priority", "int", "Priority", default=100),
+        Field("record_calls", "bool", "Record every call", "needs the owner's key (Recordings)", default=False),
     ),
 )
 
@@ -233,8 +258,11 @@ def coerce(kind: Kind, key: str, data: Any, *, creating: bool) -> tuple[dict[str
     if not isinstance(data, dict):
         return {}, [Problem(obj, "body", "must be a JSON object")]
     problems = [Problem(obj, name, "no such field") for name in data if kind.field(name) is None]
+    problems += [Problem(obj, f.name, "is set by the appliance") for f in kind.fields if f.readonly and f.name in data]
     clean: dict[str, Any] = {}
     for f in kind.fields:
+        if f.readonly:
+            continue
         if f.name not in data:
             if creating and f.required:
                 problems.append(Problem(obj, f.name, "is required"))
@@ -279,12 +307,27 @@ def _value(f: Field, value: Any) -> tuple[Any, str | None]:
         return value, None
     if f.type == "bool":
         return (value, None) if isinstance(value, bool) else (None, "must be true or false")
-    if f.type == "strlist":
+    if f.type in ("strlist", "rows"):
         if not isinstance(value, list) or len(value) > MAX_LIST or not all(isinstance(v, str) for v in value):
             return None, f"must be a list of at most {MAX_LIST} strings"
         why = next((w for v in value if (w := text_problem(v, f.max_length))), None)
         return value, why
+    if f.type == "options":
+        return _options(value)
     return _lines(value)
+
+
+def _options(value: Any) -> tuple[Any, str | None]:
+    shape = f"must be a list of at most {MAX_LIST} objects {{digits, destination_kind, destination}} (strings)"
+    keys = {"digits", "destination_kind", "destination"}
+    if not isinstance(value, list) or len(value) > MAX_LIST:
+        return None, shape
+    for item in value:
+        if not isinstance(item, dict) or set(item) != keys or not all(isinstance(v, str) for v in item.values()):
+            return None, shape
+        if why := next((w for v in item.values() if (w := text_problem(v, 64))), None):
+            return None, why
+    return [dict(item) for item in value], None
 
 
 def _lines(value: Any) -> tuple[Any, str | None]:
@@ -302,3 +345,9 @@ def _lines(value: Any) -> tuple[Any, str | None]:
             return None, f"extension: {why}"
         lines.append({"port": port, "extension": ext})
     return lines, None
+
+
+# The PBX features' kinds (forwarding rules, schedules, mailboxes, IVR menus, groups, queues).
+from appliance.console.pbxschema import PBX_KINDS  # noqa: E402
+
+KINDS.update(PBX_KINDS)

@@ -19,7 +19,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from appliance.console import create_app, openapi
 from appliance.store.db import connect
 from tests.conftest import new_database
-from tests.console.conftest import FakeClock, bearer, console_config, seed_pbx
+from tests.console.conftest import FakeClock, bearer, console_config
+from tests.console.test_pbx_pages import seed_features
 
 # Small on purpose: 27 operations x 2 modes x this many examples must stay well within a minute.
 MAX_EXAMPLES = 8
@@ -35,7 +36,7 @@ def fuzz_target(pg_cluster):
     """Return the console app on one seeded database, and a read-write token's headers."""
     dsn = new_database(pg_cluster)
     with connect(dsn, autocommit=True) as db:
-        seed_pbx(db)  # something to read, change and fail to delete
+        seed_features(db)  # something to read, change and fail to delete (PBX features included)
         headers = bearer(db, "fuzzer", ("read", "write"))
     app = create_app(console_config(dsn, FakeClock()))
     return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app), headers
@@ -58,6 +59,7 @@ def test_api_answers_as_documented(fuzz_target, label, mode):
 
 
 def test_every_operation_is_fuzzed():
-    # five object kinds x five operations, CDR search, the document, four webhook operations
-    assert len(OPERATIONS) == 5 * 5 + 2 + 4
+    # eleven object kinds (five + six PBX ones) x five operations, CDR search, the document, four webhook
+    # operations, four of recordings and tracking
+    assert len(OPERATIONS) == 11 * 5 + 2 + 4 + 4
     assert len(CASES) == 2 * len(OPERATIONS) - 1  # the document takes no input to break

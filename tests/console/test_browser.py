@@ -174,6 +174,86 @@ def test_sign_in_change_password_create_extension_export_cdrs(console_url, brows
     assert problems == []
 
 
+def test_ring_group_and_forwarding_rule_through_the_pages(console_url, browser_home, db):
+    """A PBX flow: a ring group (refused first, next to the field), then a forwarding rule to it."""
+    from appliance.store.repo import Store
+
+    store = Store(db, actor="console")
+    store.add_extension("101", "Alice")
+    store.add_extension("102", "Bob")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, env={"HOME": str(browser_home)})
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.on(
+            "console",
+            lambda m: problems.append(m.text) if m.type == "error" and "status of 422" not in m.text else None,
+        )
+        page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+        page.goto(console_url + "/")
+        page.fill("#username", "admin")
+        page.fill("#password", FIRST_BOOT)
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(console_url + "/auth/password")
+        page.fill("#current", FIRST_BOOT)
+        page.fill("#new", NEW_PASSWORD)
+        page.fill("#confirm", NEW_PASSWORD)
+        page.click("button:has-text('Change password')")
+        page.wait_for_url(console_url + "/")
+
+        page.click("nav >> text=Groups")
+        page.click("text=New ring group")
+        page.fill("#name", "sales")
+        page.fill("#members", "101 109")
+        page.select_option("#strategy", "sequential")
+        page.click("button:has-text('Save')")
+        assert "109" in page.inner_text("#field-members .errors")
+        assert db.execute("SELECT count(*) AS n FROM ring_groups").fetchone()["n"] == 0
+        page.screenshot(path=ARTIFACTS / "09-ring-group-refused.png", full_page=True)
+        page.fill("#members", "101 102")
+        page.click("button:has-text('Save')")
+        page.wait_for_url(console_url + "/groups/sales")
+        assert "Ring group sales saved;" in page.inner_text(".flash")
+        page.click("nav >> text=Groups")
+        assert "101, 102" in page.inner_text("#groups")
+        page.screenshot(path=ARTIFACTS / "10-ring-groups.png", full_page=True)
+
+        page.click("nav >> text=Forwarding")
+        page.click("text=New forwarding rule")
+        page.fill("#extension", "102")
+        page.select_option("#condition", "no_answer")
+        page.select_option("#destination_kind", "group")
+        page.fill("#destination", "sales")
+        page.fill("#ring_seconds", "15")
+        page.click("button:has-text('Save')")
+        page.wait_for_url(console_url + "/forwards/102-no_answer-1")
+        page.click("nav >> text=Forwarding")
+        assert "102-no_answer-1" in page.inner_text("#forwards")
+        page.screenshot(path=ARTIFACTS / "11-forwarding-rules.png", full_page=True)
+        page.click("nav >> text=Tracking")
+        assert page.locator("svg.chart").count() == 1
+        assert "spring-flyer" in page.inner_text("#totals")
+        page.screenshot(path=ARTIFACTS / "12-tracking.png", full_page=True)
+        # Every other PBX page renders in a real browser with nothing refused by the CSP.
+        for label, heading in (
+            ("Schedules", "Schedules"),
+            ("IVR", "IVR menus"),
+            ("Queues", "Call queues"),
+            ("Voicemail", "Voicemail"),
+            ("Recordings", "Recordings"),
+        ):
+            page.click(f"nav >> text={label}")
+            assert page.inner_text("main h1") == heading
+        page.screenshot(path=ARTIFACTS / "13-recordings.png", full_page=True)
+        browser.close()
+    rule = db.execute("SELECT destination_kind, destination, ring_seconds FROM forward_rules").fetchone()
+    assert rule == {"destination_kind": "group", "destination": "sales", "ring_seconds": 15}
+    assert problems == []
+
+
 # -- with a real FreeSWITCH: a phone registers the extension the admin just made -------------------
 @pytest.fixture
 def live_office(pg_cluster, tmp_path):
