@@ -97,17 +97,11 @@ def office(pg_cluster, tmp_path_factory):
 
 
 def _start_announcer(office: Office) -> None:
-    fs = office.cfg["freeswitch"]
-    office._daemon(
-        "announcer",
-        "--esl-port",
-        str(fs["esl_port"]),
-        "--esl-password-file",
-        fs["esl_password_file"],
-        "--tick-seconds",
-        "0.2",
-    )
-    _wait_for(lambda: "connected to" in office.daemon_log("announcer"))
+    """Restart the announcer the stack started, with a short tick so announcements come on time."""
+    before = office.daemon_log("announcer").count("connected to")  # the log is appended to
+    office.stop_daemon("announcer")
+    office.start_announcer(tick_seconds=0.2)
+    _wait_for(lambda: office.daemon_log("announcer").count("connected to") > before)
 
 
 # -- sipp helpers ------------------------------------------------------------------------------------
