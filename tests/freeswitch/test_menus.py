@@ -11,15 +11,20 @@ from pathlib import Path
 import pytest
 
 from appliance.devstack.freeswitch import NOT_FOUND, find_freeswitch
+from appliance.fsconf.menus_render import SILENCE
 from appliance.store.db import connect
 from appliance.store.menus import MenuStore
 from appliance.store.repo import Store
 from tests.conftest import new_database
+from tests.freeswitch.test_pbx_calls import _tone_wav
 from tests.harness import sipp as sipp_harness
+from tests.harness.events import Events
 from tests.harness.office import Office
 from tests.harness.sipp import Sipp, SippResult
 
-DID_IVR, DID_SIM, DID_SEQ, DID_QUEUE, DID_HELP, DID_BOB, DID_WAIT, DID_SLOW = (f"+49305552{n:02d}" for n in range(8))
+DID_IVR, DID_SIM, DID_SEQ, DID_QUEUE, DID_HELP, DID_BOB, DID_WAIT, DID_SLOW, DID_GREETING, DID_LOST = (
+    f"+49305552{n:02d}" for n in range(10)
+)
 GROUP_NUMBER, IVR_NUMBER = "600", "700"
 AGENT_RING_S = 5
 PCAPS = Path("/usr/share/sip-tester")
@@ -329,6 +334,55 @@ def test_ivr_invalid_entry_or_silence_goes_to_the_fallback(office, digits, exit_
     _nobody_else(alice)
     cdr = office.cdr_of(caller)
     assert cdr["extension"] == "103" and cdr["variables"]["appliance_ivr_exit"] == exit_status, cdr["variables"]
+
+
+def _greeting_menu(office: Office, name: str, did: str, greeting: str) -> None:
+    """Add an IVR whose greeting is a file, option 1 to extension 101, reached from did; apply it."""
+    with connect(office.dsn, autocommit=True) as conn:
+        store = Store(conn)
+        opt = [{"digits": "1", "destination_kind": "extension", "destination": "101"}]
+        MenuStore(store).add("ivr", name, greeting=greeting, options=opt, timeout_ms=3000)
+        store.add_number(did, name, destination_kind="ivr", trunk="carrier")
+    office.apply()
+
+
+def _played(events: Events, path: str) -> list[dict]:
+    return events.until(f"playback of {path}", lambda e: e.get("Playback-File-Path") == path)
+
+
+def test_ivr_greeting_from_a_recorded_file_is_played(office):
+    greeting = _tone_wav(office.workdir / "greeting.wav", seconds=1.0)
+    _greeting_menu(office, "recorded", DID_GREETING, str(greeting))
+    alice = _phone(office, "desk101-1")
+    events = Events(office, ["PLAYBACK_START", "PLAYBACK_STOP"])
+    try:
+        caller = _dial_in(office, DID_GREETING, "1", "rfc2833", wait_ms=2500).wait()
+        _answered(caller, alice)
+        started = _played(events, str(greeting))
+        stopped = events.until(
+            "end of the greeting",
+            lambda e: e.get("Event-Name") == "PLAYBACK_STOP" and e.get("Playback-File-Path") == str(greeting),
+        )
+    finally:
+        events.close()
+    # FreeSWITCH opened the WAV (a start event) and played it to its end before the key came.
+    assert started[0]["Unique-ID"] == stopped[0]["Unique-ID"], (started, stopped)
+    assert stopped[0].get("Playback-Status") == "done", stopped[0]
+    assert office.cdr_of(caller)["extension"] == "101"
+
+
+def test_ivr_greeting_file_missing_plays_silence_and_the_menu_still_works(office):
+    _greeting_menu(office, "lost", DID_LOST, str(office.workdir / "no-such-greeting.wav"))
+    alice = _phone(office, "desk101-1")
+    events = Events(office, ["PLAYBACK_START"])
+    try:
+        caller = _dial_in(office, DID_LOST, "1", "rfc2833").wait()
+        _answered(caller, alice)
+        _played(events, SILENCE)
+    finally:
+        events.close()
+    cdr = office.cdr_of(caller)
+    assert cdr["extension"] == "101" and cdr["variables"]["appliance_path"].endswith("/ivr-lost"), cdr["variables"]
 
 
 # -- ring groups -------------------------------------------------------------------------------------

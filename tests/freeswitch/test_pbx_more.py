@@ -8,18 +8,16 @@ The tests share one office (its own, so test_pbx_calls.py's rules stay as they a
 from __future__ import annotations
 
 import re
-import time
 
-import gevent
 import pytest
 
-from appliance.callcontrol.esl import EslClient
 from appliance.model.validate import ValidationFailed
 from appliance.store.calls import CallsStore
 from appliance.store.db import connect
 from appliance.store.repo import Store
 from tests.conftest import new_database
 from tests.freeswitch.test_pbx_calls import DOMAIN, _box, _noon_zone, _seen, _speak, _tone_wav, _until
+from tests.harness.events import Events
 from tests.harness.office import Office
 from tests.harness.rtp import RtpStream
 from tests.harness.sipp import SipMessage
@@ -65,33 +63,6 @@ def _user(header: str | None) -> str:
     """Return the user part of a From/To/Request-URI."""
     found = re.search(r"sip:([^@;>]+)@", header or "")
     return found.group(1) if found else ""
-
-
-class Events:
-    """FreeSWITCH events of some names, collected in the background while a test runs."""
-
-    def __init__(self, office: Office, names: list[str], custom: list[str] = ()):
-        self.client = EslClient("127.0.0.1", office.ports["esl"], office.esl_password())
-        self.client.connect()
-        self.seen: list[dict] = []
-        for name in [*names, *custom]:
-            self.client.on(name, self.seen.append)
-        if names:
-            self.client.subscribe(names)
-        if custom:
-            self.client.subscribe_custom(list(custom))
-
-    def until(self, what: str, match, timeout: float = 15) -> list[dict]:
-        """Wait (bounded) until some collected event satisfies match; return those that do."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if found := [e for e in self.seen if match(e)]:
-                return found
-            gevent.sleep(0.1)  # the ESL client's greenlets read the socket meanwhile
-        raise AssertionError(f"{what}: not seen within {timeout}s; events: {self.seen}")
-
-    def close(self) -> None:
-        self.client.close()
 
 
 # -- forwarding out --------------------------------------------------------------------------------
@@ -203,7 +174,7 @@ def test_any_mailbox_login_and_listening_marks_the_message_read(pbx):
         .silence(4)
     )
     media = stream.write(pbx.workdir / "check.pcap")
-    events = Events(pbx, ["PLAYBACK_START"], custom=["vm::maintenance"])
+    events = Events(pbx, ["PLAYBACK_START"], custom=("vm::maintenance",))
     try:
         call = _speak(pbx, "102", "*98", media, int(stream.seconds * 1000))
         assert call.ok, call.explain()
