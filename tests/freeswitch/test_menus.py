@@ -22,8 +22,8 @@ from tests.harness.events import Events
 from tests.harness.office import Office
 from tests.harness.sipp import Sipp, SippResult
 
-DID_IVR, DID_SIM, DID_SEQ, DID_QUEUE, DID_HELP, DID_BOB, DID_WAIT, DID_SLOW, DID_GREETING, DID_LOST = (
-    f"+49305552{n:02d}" for n in range(10)
+DID_IVR, DID_SIM, DID_SEQ, DID_QUEUE, DID_HELP, DID_BOB, DID_WAIT, DID_SLOW, DID_GREETING, DID_LOST, DID_GONE = (
+    f"+49305552{n:02d}" for n in range(11)
 )
 GROUP_NUMBER, IVR_NUMBER = "600", "700"
 AGENT_RING_S = 5
@@ -383,6 +383,17 @@ def test_ivr_greeting_file_missing_plays_silence_and_the_menu_still_works(office
         events.close()
     cdr = office.cdr_of(caller)
     assert cdr["extension"] == "101" and cdr["variables"]["appliance_path"].endswith("/ivr-lost"), cdr["variables"]
+
+
+def test_ivr_greeting_file_deleted_after_rendering_does_not_break_the_menu(office):
+    # The render-time check cannot see a file removed later: FreeSWITCH fails to open it at call time.
+    greeting = _tone_wav(office.workdir / "gone.wav", seconds=1.0)
+    _greeting_menu(office, "gone", DID_GONE, str(greeting))
+    greeting.unlink()
+    alice = _phone(office, "desk101-1")
+    caller = _dial_in(office, DID_GONE, "1", "rfc2833").wait()
+    _answered(caller, alice)
+    assert office.cdr_of(caller)["extension"] == "101"
 
 
 # -- ring groups -------------------------------------------------------------------------------------
