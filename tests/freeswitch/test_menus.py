@@ -20,6 +20,7 @@ from tests.freeswitch.test_pbx_calls import _tone_wav
 from tests.harness import sipp as sipp_harness
 from tests.harness.events import Events
 from tests.harness.office import Office
+from tests.harness.ports import wait_udp_bound
 from tests.harness.sipp import Sipp, SippResult
 
 DID_IVR, DID_SIM, DID_SEQ, DID_QUEUE, DID_HELP, DID_BOB, DID_WAIT, DID_SLOW, DID_GREETING, DID_LOST, DID_GONE = (
@@ -248,8 +249,9 @@ def _reachable(office: Office, username: str) -> None:
 
 
 def _phone(office: Office, username: str) -> Sipp:
-    _port(office, username)
+    port = _port(office, username)
     phone = office.phone(username)
+    wait_udp_bound(port)  # an INVITE sent before sipp listens is lost
     _reachable(office, username)
     return phone
 
@@ -257,10 +259,11 @@ def _phone(office: Office, username: str) -> Sipp:
 def _ringing_phone(office: Office, username: str) -> Sipp:
     """Register an account, then let it ring without ever answering."""
     port = _port(office, username)
-    assert office.register(username, port=port).ok
-    return office.sipp(
-        "ring_cancel.xml", office.ports["sip"], local_port=port, name=f"ring-{username}-{time.monotonic_ns()}"
-    ).start()
+    # ring.xml also answers the message-waiting NOTIFY that may follow the REGISTER (an unexpected
+    # NOTIFY made the former ring_cancel.xml abort and exit).
+    phone = office.phone(username, scenario="ring.xml")
+    wait_udp_bound(port)  # an INVITE sent before sipp listens is lost
+    return phone
 
 
 _STAMP = re.compile(r"^-{20,}\s*(\d{4}-\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+)", re.M)
@@ -269,8 +272,10 @@ _STAMP = re.compile(r"^-{20,}\s*(\d{4}-\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+)", re.M)
 def _invite_time(phone: Sipp, method: str = "INVITE") -> float:
     """Return when (epoch seconds) the phone received its first INVITE (or `method`), from sipp's message log."""
     text = phone.msgfile.read_text()
-    for match in _STAMP.finditer(text):
-        chunk = text[match.end() : match.end() + 400]
+    stamps = list(_STAMP.finditer(text))
+    for match, after in zip(stamps, [*stamps[1:], None], strict=True):
+        # One logged message only: a short one (the 200 OK to a NOTIFY) must not lend its stamp to the next.
+        chunk = text[match.end() : after.start() if after else len(text)]
         if "message received" in chunk and re.search(rf"^\s*{method} ", chunk, re.M):
             return datetime.strptime(re.sub(r"\s+", " ", match.group(1)), "%Y-%m-%d %H:%M:%S.%f").timestamp()
     raise AssertionError(f"{phone.name} received no {method}:\n{text[-2000:]}")

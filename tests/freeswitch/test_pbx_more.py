@@ -19,6 +19,7 @@ from tests.conftest import new_database
 from tests.freeswitch.test_pbx_calls import DOMAIN, _box, _noon_zone, _seen, _speak, _tone_wav, _until
 from tests.harness.events import Events
 from tests.harness.office import Office
+from tests.harness.ports import wait_udp_bound
 from tests.harness.rtp import RtpStream
 from tests.harness.sipp import SipMessage
 
@@ -155,6 +156,8 @@ def test_forward_rule_with_a_schedule_applies_in_hours_only(pbx):
 # -- *98 and the voicemail menu --------------------------------------------------------------------
 def test_any_mailbox_login_and_listening_marks_the_message_read(pbx):
     desk = pbx.phone("desk101-1")  # 101's phone: its lamp lights, then goes out
+    # sipp starts in the background: a NOTIFY sent before it listens is lost (ICMP ends sofia's transaction).
+    wait_udp_bound(pbx._phone_ports["desk101-1"])
     message = _tone_wav(pbx.workdir / "message.wav")
     assert pbx.esl(f"vm_inject 101@{DOMAIN} {message}").startswith("+OK")
     _until("NOTIFY Messages-Waiting: yes", lambda: [m for m in _seen(desk, "NOTIFY") if "yes" in m.text.lower()])
