@@ -118,6 +118,16 @@ class Stack:
         self.start_listener()
         self.start_outbound()
         self.start_recorder()
+        self.start_announcer()
+
+    def start_announcer(self, tick_seconds: float = 0.5) -> None:
+        """Start the queue position announcer (tests pass a shorter tick to hear announcements sooner)."""
+        fs = self.cfg["freeswitch"]
+        self._daemon(
+            "announcer",
+            *("--esl-port", str(fs["esl_port"]), "--esl-password-file", fs["esl_password_file"]),
+            *("--tick-seconds", str(tick_seconds)),
+        )
 
     def start_recorder(self) -> None:
         fs = self.cfg["freeswitch"]

@@ -36,6 +36,10 @@ def test_make_run_starts_everything_on_loopback_and_stops_cleanly_on_ctrl_c():
             row = next(line for line in lines if line.strip().startswith(name))
             assert "127.0.0.1:" in row, row
         assert "extension 101" in output and "ata port 2" in output
+        # Every daemon is up and on the event socket, the queue announcer like the others.
+        for daemon in ("listener", "recorder", "announcer"):
+            log = _wait_for_text(workdir / f"{daemon}.log", "connected to")
+            assert "connected to" in log, (daemon, log)
         fs_pid = next(p for p in _pids("freeswitch") if str(workdir) in _cmdline(p))
     finally:
         proc.send_signal(signal.SIGINT)
@@ -44,6 +48,18 @@ def test_make_run_starts_everything_on_loopback_and_stops_cleanly_on_ctrl_c():
     assert "stopped" in rest
     assert fs_pid not in _pids("freeswitch")
     assert not [p for p in _pids("postgres") if str(workdir) in _cmdline(p)]
+
+
+def _wait_for_text(path: Path, text: str, timeout: float = 15) -> str:
+    """Return a daemon's log once it contains text (or what it holds when the time is up)."""
+    deadline = time.monotonic() + timeout
+    log = ""
+    while time.monotonic() < deadline:
+        log = path.read_text(errors="replace") if path.exists() else ""
+        if text in log:
+            break
+        time.sleep(0.2)
+    return log
 
 
 def _pids(name: str) -> list[int]:

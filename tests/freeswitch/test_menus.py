@@ -11,15 +11,21 @@ from pathlib import Path
 import pytest
 
 from appliance.devstack.freeswitch import NOT_FOUND, find_freeswitch
+from appliance.fsconf.menus_render import SILENCE
 from appliance.store.db import connect
 from appliance.store.menus import MenuStore
 from appliance.store.repo import Store
 from tests.conftest import new_database
+from tests.freeswitch.test_pbx_calls import _tone_wav
 from tests.harness import sipp as sipp_harness
+from tests.harness.events import Events
 from tests.harness.office import Office
+from tests.harness.ports import wait_udp_bound
 from tests.harness.sipp import Sipp, SippResult
 
-DID_IVR, DID_SIM, DID_SEQ, DID_QUEUE, DID_HELP, DID_BOB, DID_WAIT, DID_SLOW = (f"+49305552{n:02d}" for n in range(8))
+DID_IVR, DID_SIM, DID_SEQ, DID_QUEUE, DID_HELP, DID_BOB, DID_WAIT, DID_SLOW, DID_GREETING, DID_LOST, DID_GONE = (
+    f"+49305552{n:02d}" for n in range(11)
+)
 GROUP_NUMBER, IVR_NUMBER = "600", "700"
 AGENT_RING_S = 5
 PCAPS = Path("/usr/share/sip-tester")
@@ -97,17 +103,11 @@ def office(pg_cluster, tmp_path_factory):
 
 
 def _start_announcer(office: Office) -> None:
-    fs = office.cfg["freeswitch"]
-    office._daemon(
-        "announcer",
-        "--esl-port",
-        str(fs["esl_port"]),
-        "--esl-password-file",
-        fs["esl_password_file"],
-        "--tick-seconds",
-        "0.2",
-    )
-    _wait_for(lambda: "connected to" in office.daemon_log("announcer"))
+    """Restart the announcer the stack started, with a short tick so announcements come on time."""
+    before = office.daemon_log("announcer").count("connected to")  # the log is appended to
+    office.stop_daemon("announcer")
+    office.start_announcer(tick_seconds=0.2)
+    _wait_for(lambda: office.daemon_log("announcer").count("connected to") > before)
 
 
 # -- sipp helpers ------------------------------------------------------------------------------------
@@ -249,17 +249,21 @@ def _reachable(office: Office, username: str) -> None:
 
 
 def _phone(office: Office, username: str) -> Sipp:
-    _port(office, username)
+    port = _port(office, username)
     phone = office.phone(username)
+    wait_udp_bound(port)  # an INVITE sent before sipp listens is lost
     _reachable(office, username)
     return phone
 
 
 def _ringing_phone(office: Office, username: str) -> Sipp:
     """Register an account, then let it ring without ever answering."""
-    _port(office, username)
-    # ring.xml also answers the message-waiting NOTIFYs a line with a mailbox gets when it registers.
-    return office.phone(username, scenario="ring.xml")
+    port = _port(office, username)
+    # ring.xml also answers the message-waiting NOTIFY that may follow the REGISTER (an unexpected
+    # NOTIFY made the former ring_cancel.xml abort and exit).
+    phone = office.phone(username, scenario="ring.xml")
+    wait_udp_bound(port)  # an INVITE sent before sipp listens is lost
+    return phone
 
 
 _STAMP = re.compile(r"^-{20,}\s*(\d{4}-\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+)", re.M)
@@ -268,8 +272,10 @@ _STAMP = re.compile(r"^-{20,}\s*(\d{4}-\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+)", re.M)
 def _invite_time(phone: Sipp, method: str = "INVITE") -> float:
     """Return when (epoch seconds) the phone received its first INVITE (or `method`), from sipp's message log."""
     text = phone.msgfile.read_text()
-    for match in _STAMP.finditer(text):
-        chunk = text[match.end() : match.end() + 400]
+    stamps = list(_STAMP.finditer(text))
+    for match, after in zip(stamps, [*stamps[1:], None], strict=True):
+        # One logged message only: a short one (the 200 OK to a NOTIFY) must not lend its stamp to the next.
+        chunk = text[match.end() : after.start() if after else len(text)]
         if "message received" in chunk and re.search(rf"^\s*{method} ", chunk, re.M):
             return datetime.strptime(re.sub(r"\s+", " ", match.group(1)), "%Y-%m-%d %H:%M:%S.%f").timestamp()
     raise AssertionError(f"{phone.name} received no {method}:\n{text[-2000:]}")
@@ -333,6 +339,66 @@ def test_ivr_invalid_entry_or_silence_goes_to_the_fallback(office, digits, exit_
     _nobody_else(alice)
     cdr = office.cdr_of(caller)
     assert cdr["extension"] == "103" and cdr["variables"]["appliance_ivr_exit"] == exit_status, cdr["variables"]
+
+
+def _greeting_menu(office: Office, name: str, did: str, greeting: str) -> None:
+    """Add an IVR whose greeting is a file, option 1 to extension 101, reached from did; apply it."""
+    with connect(office.dsn, autocommit=True) as conn:
+        store = Store(conn)
+        opt = [{"digits": "1", "destination_kind": "extension", "destination": "101"}]
+        MenuStore(store).add("ivr", name, greeting=greeting, options=opt, timeout_ms=3000)
+        store.add_number(did, name, destination_kind="ivr", trunk="carrier")
+    office.apply()
+
+
+def _played(events: Events, path: str) -> list[dict]:
+    return events.until(f"playback of {path}", lambda e: e.get("Playback-File-Path") == path)
+
+
+def test_ivr_greeting_from_a_recorded_file_is_played(office):
+    greeting = _tone_wav(office.workdir / "greeting.wav", seconds=1.0)
+    _greeting_menu(office, "recorded", DID_GREETING, str(greeting))
+    alice = _phone(office, "desk101-1")
+    events = Events(office, ["PLAYBACK_START", "PLAYBACK_STOP"])
+    try:
+        caller = _dial_in(office, DID_GREETING, "1", "rfc2833", wait_ms=2500).wait()
+        _answered(caller, alice)
+        started = _played(events, str(greeting))
+        stopped = events.until(
+            "end of the greeting",
+            lambda e: e.get("Event-Name") == "PLAYBACK_STOP" and e.get("Playback-File-Path") == str(greeting),
+        )
+    finally:
+        events.close()
+    # FreeSWITCH opened the WAV (a start event) and played it to its end before the key came.
+    assert started[0]["Unique-ID"] == stopped[0]["Unique-ID"], (started, stopped)
+    assert stopped[0].get("Playback-Status") == "done", stopped[0]
+    assert office.cdr_of(caller)["extension"] == "101"
+
+
+def test_ivr_greeting_file_missing_plays_silence_and_the_menu_still_works(office):
+    _greeting_menu(office, "lost", DID_LOST, str(office.workdir / "no-such-greeting.wav"))
+    alice = _phone(office, "desk101-1")
+    events = Events(office, ["PLAYBACK_START"])
+    try:
+        caller = _dial_in(office, DID_LOST, "1", "rfc2833").wait()
+        _answered(caller, alice)
+        _played(events, SILENCE)
+    finally:
+        events.close()
+    cdr = office.cdr_of(caller)
+    assert cdr["extension"] == "101" and cdr["variables"]["appliance_path"].endswith("/ivr-lost"), cdr["variables"]
+
+
+def test_ivr_greeting_file_deleted_after_rendering_does_not_break_the_menu(office):
+    # The render-time check cannot see a file removed later: FreeSWITCH fails to open it at call time.
+    greeting = _tone_wav(office.workdir / "gone.wav", seconds=1.0)
+    _greeting_menu(office, "gone", DID_GONE, str(greeting))
+    greeting.unlink()
+    alice = _phone(office, "desk101-1")
+    caller = _dial_in(office, DID_GONE, "1", "rfc2833").wait()
+    _answered(caller, alice)
+    assert office.cdr_of(caller)["extension"] == "101"
 
 
 # -- ring groups -------------------------------------------------------------------------------------
