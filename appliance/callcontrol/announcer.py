@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import gevent
 import gevent.event
 
 from appliance.callcontrol.esl import EslClient, EslError, read_password, run_forever
+from appliance.lifecycle import configure_logging, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -185,16 +185,11 @@ def serve(args: argparse.Namespace, stop: gevent.event.Event, announcer: QueueAn
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the appliance-announcer daemon."""
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    stop = gevent.event.Event()
-    handlers = [gevent.signal_handler(signum, stop.set) for signum in (signal.SIGTERM, signal.SIGINT)]
-    announcer = QueueAnnouncer()
-    log.info("announcing queue positions from %s:%s", args.esl_host, args.esl_port)
-    try:
+    configure_logging(args.log_level)
+    with stop_on_signals() as stop:
+        announcer = QueueAnnouncer()
+        log.info("announcing queue positions from %s:%s", args.esl_host, args.esl_port)
         serve(args, stop, announcer)
-    finally:
-        for handler in handlers:
-            handler.cancel()
     log.info("stopped; %d announcements made this run", announcer.announced)
     return 0
 

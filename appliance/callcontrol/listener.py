@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +25,7 @@ from appliance.callcontrol.cdrwriter import CdrWriter
 from appliance.callcontrol.esl import EslClient, read_password, run_forever
 from appliance.callcontrol.fscdr import FileImporter, FreeSwitchCdrDir, RecentCalls
 from appliance.callcontrol.spool import Spool
+from appliance.lifecycle import configure_logging, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -163,14 +163,9 @@ def _sweep_forever(
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the appliance-listener daemon."""
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    stop = gevent.event.Event()
-    handlers = [gevent.signal_handler(signum, stop.set) for signum in (signal.SIGTERM, signal.SIGINT)]
-    try:
+    configure_logging(args.log_level)
+    with stop_on_signals() as stop:
         counters = serve(args, stop)
-    finally:
-        for handler in handlers:
-            handler.cancel()
     log.info("stopped; %(spooled)d CDRs spooled this run, %(waiting)d still waiting in the spool", counters)
     return 0
 

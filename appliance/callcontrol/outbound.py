@@ -7,7 +7,6 @@ import argparse
 import contextlib
 import ipaddress
 import logging
-import signal
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -17,6 +16,7 @@ from gevent.server import StreamServer
 from greenswitch.esl import NotConnectedError, OutboundSessionHasGoneAway
 
 from appliance.callcontrol.esl import EslError, RobustOutboundSession
+from appliance.lifecycle import configure_logging, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -181,22 +181,17 @@ def main(argv: list[str] | None = None) -> int:
     from appliance.callcontrol import apps
 
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level)
     if not ipaddress.ip_address(args.listen).is_loopback:
         log.warning("listening on %s, not loopback: call flows are reachable from the network", args.listen)
     apps.load_all()
     server = OutboundServer(args.listen, args.port, max_calls=args.max_calls)
-    stop = gevent.event.Event()
-    handlers = [gevent.signal_handler(signum, stop.set) for signum in (signal.SIGTERM, signal.SIGINT)]
-    try:
+    with stop_on_signals() as stop:
         server.start()
         log.info("flows: %s", ", ".join(sorted(FLOWS)))
         stop.wait()
         log.info("stopping; %d calls still running", server.active)
         server.stop()
-    finally:
-        for handler in handlers:
-            handler.cancel()
     return 0
 
 

@@ -13,7 +13,6 @@ import argparse
 import json
 import logging
 import re
-import signal
 
 import gevent
 import gevent.event
@@ -24,6 +23,7 @@ from appliance.firewall.events import KINDS, observe
 from appliance.firewall.nft import Element, Nft, family
 from appliance.firewall.render import BANNED, TRUSTED
 from appliance.firewall.tracker import BAN, Decision, Settings, Tracker
+from appliance.lifecycle import configure_logging, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -168,14 +168,9 @@ def serve(args: argparse.Namespace, stop: gevent.event.Event) -> SipGuard:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `appliance daemon sipguard`."""
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    stop = gevent.event.Event()
-    handlers = [gevent.signal_handler(signum, stop.set) for signum in (signal.SIGTERM, signal.SIGINT)]
-    try:
+    configure_logging(args.log_level)
+    with stop_on_signals() as stop:
         guard = serve(args, stop)
-    finally:
-        for handler in handlers:
-            handler.cancel()
     log.info("stopped; %d bans and %d trusts this run", guard.bans, guard.trusts)
     return 0
 

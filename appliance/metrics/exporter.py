@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector, start_http_se
 
 from appliance import config as configuration
 from appliance.callcontrol.esl import EslClient, EslError, read_password
+from appliance.lifecycle import configure_logging, stop_on_signals
 from appliance.metrics import settings
 from appliance.metrics.backlog import BacklogSource
 from appliance.metrics.calls import CallStats
@@ -196,19 +196,14 @@ def serve(opts: Options, stop: gevent.event.Event) -> FreeSwitchMonitor:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the metrics daemon."""
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level)
     try:
         opts = options(args, configuration.load(args.config))
     except (configuration.ConfigError, ValueError) as exc:
         log.error("%s", exc)
         return 2
-    stop = gevent.event.Event()
-    handlers = [gevent.signal_handler(signum, stop.set) for signum in (signal.SIGTERM, signal.SIGINT)]
-    try:
+    with stop_on_signals() as stop:
         monitor = serve(opts, stop)
-    finally:
-        for handler in handlers:
-            handler.cancel()
     log.info("stopped; %d polls of FreeSWITCH, %d calls counted this run", monitor.polls, monitor.calls.total())
     return 0
 

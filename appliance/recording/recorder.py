@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ import gevent.event
 import psycopg
 
 from appliance.callcontrol.esl import EslClient, read_password, run_forever
+from appliance.lifecycle import configure_logging, stop_on_signals
 from appliance.recording.crypto import SUFFIX, RecordingKeyError, encrypt_file
 
 log = logging.getLogger(__name__)
@@ -162,14 +162,9 @@ def _sweep_forever(recorder: Recorder, interval: float, stop: gevent.event.Event
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `appliance daemon recorder`."""
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    stop = gevent.event.Event()
-    handlers = [gevent.signal_handler(signum, stop.set) for signum in (signal.SIGTERM, signal.SIGINT)]
-    try:
+    configure_logging(args.log_level)
+    with stop_on_signals() as stop:
         secured = serve(args, stop)
-    finally:
-        for handler in handlers:
-            handler.cancel()
     log.info("stopped; %d recordings secured this run", secured)
     return 0
 

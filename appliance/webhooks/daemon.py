@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ import psycopg
 from appliance import config as configuration
 from appliance.callcontrol.esl import EslClient, read_password, run_forever
 from appliance.callcontrol.spool import Spool
+from appliance.lifecycle import configure_logging, stop_on_signals
 from appliance.store.db import connect
 from appliance.webhooks import sender, store
 from appliance.webhooks.events import TYPES, payload_from_event
@@ -174,15 +174,10 @@ def serve(cfg: dict[str, Any], stop: gevent.event.Event, clock: Callable[[], dat
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `appliance daemon webhooks`."""
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level)
     cfg = configuration.load(args.config)
-    stop = gevent.event.Event()
-    handlers = [gevent.signal_handler(signum, stop.set) for signum in (signal.SIGTERM, signal.SIGINT)]
-    try:
+    with stop_on_signals() as stop:
         counters = serve(cfg, stop)
-    finally:
-        for handler in handlers:
-            handler.cancel()
     log.info("stopped: %s", counters)
     return 0
 
