@@ -138,6 +138,7 @@ class FirstBoot:
             database.create_console_admin(identity.ADMIN_PASSWORD_FILE)
             release = database.render(self.cfg)
             log.info("FreeSWITCH configuration %s in %s", release["release"], release["path"])
+        database.start_when_first_boot_ends(pg["version"], pg["cluster"])
 
     def enrol(self) -> None:
         """Enrol with the fleet hub when one is configured (a hook for now)."""

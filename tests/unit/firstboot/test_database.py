@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,15 @@ def test_cluster_config_path():
     assert database.cluster_config("15", "main", Path("/etc/postgresql")) == Path(
         "/etc/postgresql/15/main/postgresql.conf"
     )
+
+
+def test_the_new_cluster_is_queued_to_start_when_first_boot_ends(monkeypatch):
+    calls = []
+
+    def run(args, **kw):
+        calls.append((list(args), kw))
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+    monkeypatch.setattr(database.system, "run", run)
+    database.start_when_first_boot_ends("15", "main")
+    assert calls == [(["systemctl", "start", "--no-block", "postgresql@15-main.service"], {"check": False})]
