@@ -55,13 +55,14 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 # The image layer (marker `image`) is part of `make test`: the x86_64 image is built (without FreeSWITCH
-# where the machine has none, as CI) and booted under QEMU. The Raspberry Pi image's build and boot
-# (marker `image_rpi`: its arm64 base is built through qemu-user, ~50 min cold on 2 cores) run only in
-# `make test-images`; docs/testing.md has the times.
+# where the machine has none) and booted under QEMU. The Raspberry Pi image's build and boot (marker
+# `image_rpi`: its arm64 base is built through qemu-user, ~50 min cold on 2 cores) and the security
+# image's own build and three boots (marker `image_security`, ~25 min more) run only in
+# `make test-images`: with them `make test` would not fit its hour. docs/testing.md has the times.
 test: image-deps ## Run every test layer this machine can, the x86_64 image build and boot included
-	$(PYTEST) -q -m "not image_rpi"
+	$(PYTEST) -q -m "not image_rpi and not image_security"
 
-test-images: image-deps ## Build the x86_64 and Raspberry Pi images and boot them under QEMU
+test-images: image-deps ## Build the x86_64, security and Raspberry Pi images and boot them under QEMU
 	$(PYTEST) -q -m image
 
 test-fast: setup ## Run the fast layers only (no image builds or boots)

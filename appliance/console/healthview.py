@@ -2,12 +2,13 @@
 """Gather the health tiles for a request: the app's configuration, ESL for the trunks, the clock.
 
 Test hooks (app config): HEALTH_WG_STATUS (a vpn.health.status stand-in), HEALTH_SYS_CLASS_NET,
-HEALTH_PROC_MOUNTS, HEALTH_SYS_ROOT and HEALTH_DEVICE_NUMBER (what the storage check reads).
+HEALTH_PROC_MOUNTS, HEALTH_SYS_ROOT, HEALTH_DEVICE_NUMBER and HEALTH_STATVFS (what the storage check reads).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ def storage_source() -> StorageSource:
         proc_mounts=Path(conf.get("HEALTH_PROC_MOUNTS", "/proc/mounts")),
         sys_root=Path(conf.get("HEALTH_SYS_ROOT", "/sys")),
         device_number=conf.get("HEALTH_DEVICE_NUMBER", device_number),
+        statvfs=conf.get("HEALTH_STATVFS", os.statvfs),
     )
 
 

@@ -86,12 +86,14 @@ class StorageSource:
         proc_mounts: Path = Path("/proc/mounts"),
         sys_root: Path = Path("/sys"),
         device_number: Callable[[str], tuple[int, int] | None] = device_number,
+        statvfs: Callable[[str], os.statvfs_result] = os.statvfs,
     ):
         self.mountpoint = str(mountpoint)
         self.marker = Path(marker)
         self.proc_mounts = proc_mounts
         self.sys_root = sys_root
         self.device_number = device_number
+        self.statvfs = statvfs
 
     def collect(self) -> Iterator[Metric]:
         """Yield the volume's state."""
@@ -110,7 +112,7 @@ class StorageSource:
             encrypted,
         )
         if os.path.isdir(self.mountpoint):
-            vfs = os.statvfs(self.mountpoint)
+            vfs = self.statvfs(self.mountpoint)
             yield _gauge(
                 "appliance_storage_free_bytes",
                 "Bytes free on the data volume for the appliance (not counting root's reserve).",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 
 import pytest
@@ -238,7 +239,15 @@ def test_certificates_without_a_ca(admin):
 
 
 # -- storage ----------------------------------------------------------------------------------------
-def _storage_app(app_config, tmp_path, encrypted: bool, marker: str | None = "tpm2+tang"):
+def _disk(free_share: float):
+    """A statvfs of a 10 GB volume with this share free: the tile must not depend on the test host's disk."""
+    blocks = 10 * 1024**3 // 4096
+    return lambda path: os.statvfs_result(
+        (4096, 4096, blocks, int(blocks * free_share), int(blocks * free_share), 0, 0, 0, 0, 255)
+    )
+
+
+def _storage_app(app_config, tmp_path, encrypted: bool, marker: str | None = "tpm2+tang", free_share: float = 0.5):
     data = tmp_path / "data"
     data.mkdir()
     if marker:
@@ -256,6 +265,7 @@ def _storage_app(app_config, tmp_path, encrypted: bool, marker: str | None = "tp
             "HEALTH_PROC_MOUNTS": str(mounts),
             "HEALTH_SYS_ROOT": str(sys_root),
             "HEALTH_DEVICE_NUMBER": lambda device: (253, 0),
+            "HEALTH_STATVFS": _disk(free_share),
         }
     )
     app.test_client_class = HttpsClient
@@ -267,6 +277,14 @@ def test_storage_encrypted_and_mounted(app_config, db, tmp_path):
     page = client.get("/system/storage").get_data(as_text=True)
     tile = element_text(page, "health-storage")
     assert tile_state(page, "storage") == "ok" and "encrypted and mounted" in tile and "tpm2+tang" in tile
+    assert "5.0 GB of 10.0 GB" in tile
+
+
+@pytest.mark.parametrize(("share", "state"), [(0.10, "warn"), (0.02, "bad")])
+def test_storage_nearly_full_is_a_warning_then_a_problem(app_config, db, tmp_path, share, state):
+    client = _signed_in(_storage_app(app_config, tmp_path, encrypted=True, free_share=share), db)
+    page = client.get("/system/storage").get_data(as_text=True)
+    assert tile_state(page, "storage") == state, element_text(page, "health-storage")
 
 
 def test_storage_not_encrypted_is_a_problem(app_config, db, tmp_path):

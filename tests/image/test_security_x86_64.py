@@ -43,7 +43,7 @@ from tests.image.make_bundle import make_bundle
 from tests.unit.storage.tangd import Tang
 from tests.unit.storage.tangd import missing as tang_missing
 
-pytestmark = [pytest.mark.image, pytest.mark.timeout(7200)]
+pytestmark = [pytest.mark.image, pytest.mark.image_security, pytest.mark.timeout(7200)]
 
 WORK = REPO / "build" / "security-test"
 PLAYBOOK = Path(__file__).with_name("test_security_image.yml")

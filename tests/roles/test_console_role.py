@@ -144,3 +144,10 @@ def test_a_wildcard_address_is_refused_before_anything_is_written(chroot, tmp_pa
     assert "console_bind_addresses must list the box's LAN and tunnel IP addresses" in refused.stdout
     assert not (chroot / "etc/systemd/system/appliance-console.service").exists()
     assert not (chroot / "etc/appliance/conf.d/60-console.yml").exists()
+
+
+def test_a_wildcard_is_accepted_when_the_image_asks_for_it(chroot, tmp_path):
+    done = play(chroot, tmp_path, console_bind_addresses=["0.0.0.0"], console_listen_on_all=True)
+    assert done.returncode == 0, done.stdout[-3000:]
+    dropin = chroot / "etc/appliance/conf.d/60-console.yml"
+    assert settings(yaml.safe_load(dropin.read_text()))["bind"] == ["0.0.0.0"]
