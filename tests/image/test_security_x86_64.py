@@ -214,7 +214,14 @@ def test_reboot_unlocks_through_tang_unattended(guest: Guest):
     for number, password in EXT.items():
         guest.run(f"appliance extension add {number} Ext{number} --password {password}")
     guest.run("appliance config apply")
-    guest.run("appliance storage survival-refresh")
+    # appliance-survival-refresh.path sees the new `current` and refreshes the survival copy by itself
+    refreshed = guest.run(
+        "timeout 120 sh -c 'until grep -rqs a1-hash /var/lib/appliance-storage/survival/conf/directory;"
+        " do sleep 2; done'",
+        check=False,
+        timeout=180,
+    )
+    assert refreshed.returncode == 0, guest.out("journalctl -u appliance-survival-refresh.service -n 30 --no-pager")
     _reboot(guest)
     status = _status(guest)
     assert status["state"] == "unlocked" and status["method"] == "tang", status
