@@ -68,6 +68,24 @@ def data_volume_luks2_mounted(guest: Guest) -> None:
     assert re.search(r'"fstype": "crypto_LUKS", "fsver": "2"', flat), f"no LUKS2 block device: {flat}"
 
 
+def data_volume_sealed_to_the_tpm(guest: Guest) -> None:
+    """First boot sealed the volume to the (swtpm) TPM2: a TPM2 token and a recovery slot, no initial key;
+    the recovery key opens the header and a wrong one is refused."""
+    mode = guest.out(f"head -n1 {DATA}/.storage-mode")
+    assert mode == "mode=tpm2", f"{DATA}/.storage-mode says {mode!r}, not mode=tpm2 (a TPM was attached)"
+    source = guest.out(f"findmnt -n -o SOURCE {DATA}")
+    device = guest.out(f"cryptsetup status {source.removeprefix('/dev/mapper/')} | awk '$1==\"device:\" {{print $2}}'")
+    dump = json.loads(guest.out(f"cryptsetup luksDump --dump-json-metadata {device}"))
+    tokens = sorted(t["type"] for t in dump["tokens"].values())
+    assert tokens == ["systemd-recovery", "systemd-tpm2"], tokens
+    assert len(dump["keyslots"]) == 2, f"the initial key's slot should be gone: {sorted(dump['keyslots'])}"
+    # No escrow key in the test image: the recovery key waits in a root-only file for a person to move.
+    assert guest.out("stat -c %a /root/appliance-recovery-key") == "600"
+    test = f"cryptsetup open --test-passphrase --key-file - {device}"
+    assert guest.run(f"tr -d '\\n' < /root/appliance-recovery-key | {test}", check=False).returncode == 0
+    assert guest.run(f"printf %s not-the-recovery-key | {test}", check=False).returncode != 0
+
+
 def sip_options(port: int, proto: str = "udp", timeout: float = 5) -> str:
     """Send one SIP OPTIONS to 127.0.0.1:port and return the first response's text."""
     call_id = uuid.uuid4().hex

@@ -7,6 +7,7 @@ The tests run in file order against one VM: first boot, then what it made, then 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,12 @@ def test_no_failed_units(guest: Guest):
 
 def test_data_volume_is_luks2_and_mounted(guest: Guest):
     checks.data_volume_luks2_mounted(guest)
+
+
+def test_data_volume_is_sealed_to_the_tpm2_with_a_recovery_key(guest: Guest):
+    if shutil.which("swtpm") is None:
+        pytest.skip("swtpm missing: the VM has no TPM2 to seal the data volume to")
+    checks.data_volume_sealed_to_the_tpm(guest)
 
 
 def test_freeswitch_answers_sip_options(guest: Guest):
