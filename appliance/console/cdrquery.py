@@ -7,7 +7,7 @@ import csv
 import io
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -15,7 +15,6 @@ from typing import Any
 import psycopg
 
 from appliance.console.schema import text_problem
-from appliance.store.db import connect
 
 CALL_TYPES = ("inbound", "outbound", "internal", "unknown")
 COLUMNS = (
@@ -250,8 +249,12 @@ def search_page(
     return Page(rows, newer, Cursor.of(rows[-1]) if rows and more_older else None)
 
 
-def csv_rows(dsn: str, f: CdrFilter, batch: int = 1000) -> Iterator[str]:
-    """Yield the matching CDRs as CSV text, header first, read through a server-side cursor."""
+def csv_rows(connection: Callable[[], psycopg.Connection], f: CdrFilter, batch: int = 1000) -> Iterator[str]:
+    """Yield the matching CDRs as CSV text, header first, read through a server-side cursor.
+
+    connection() is called once streaming starts: the request's pooled connection (the response is
+    streamed inside the request's context, so it stays the request's until the last row).
+    """
     where, params = _where(f)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -264,8 +267,9 @@ def csv_rows(dsn: str, f: CdrFilter, batch: int = 1000) -> Iterator[str]:
 
     writer.writerow(COLUMNS)
     yield flush()
-    # Its own connection: the export outlives the request's, and a named cursor needs a transaction.
-    with connect(dsn) as conn, conn.cursor(name="cdr_export") as cur:
+    conn = connection()
+    # A named (server-side) cursor lives in a transaction; an abandoned download rolls it back.
+    with conn.transaction(), conn.cursor(name="cdr_export") as cur:
         cur.itersize = batch
         # _order: a cursor is planned for its first rows, which would favour walking the time index.
         cur.execute(f"SELECT {', '.join(COLUMNS)} FROM cdrs{where} ORDER BY {_order(f, 'ASC')}", params)

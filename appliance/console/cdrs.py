@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
+from flask import Blueprint, Response, render_template, request, stream_with_context
 
 from appliance.console import cdrquery, clock
 from appliance.console.db import get_conn
@@ -81,7 +81,7 @@ def export() -> Any:
             call_types=cdrquery.CALL_TYPES,
         ), 400
     stamp = clock.now().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    body = stream_with_context(cdrquery.csv_rows(current_app.config["DATABASE_DSN"], f))
+    body = stream_with_context(cdrquery.csv_rows(get_conn, f))
     return Response(
         body,
         mimetype="text/csv",

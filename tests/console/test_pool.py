@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from appliance.console import create_app
 from appliance.console.pool import ConnectionPool
 from tests.console.conftest import ADMIN_PASSWORD, HttpsClient, make_user, sign_in
+from tests.console.test_dashboard import add_cdr
 
 
 def backend_pid(conn) -> int:
@@ -77,3 +80,25 @@ def test_pages_share_one_backend_through_the_pool(pooled_app, db):
         "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
     ).fetchone()["n"]
     assert pids == 1
+
+
+def test_an_export_streams_through_the_pool_and_an_abandoned_one_gives_its_connection_back(pooled_app, db):
+    now = datetime.now(UTC)
+    for i in range(2500):
+        add_cdr(db, now - timedelta(minutes=i), caller_number=f"+4930{i:07d}")
+    make_user(db, "admin", ADMIN_PASSWORD)
+    client = pooled_app.test_client()
+    assert sign_in(client, "admin", ADMIN_PASSWORD).status_code == 302
+    whole = client.get("/cdrs/export.csv").get_data(as_text=True).splitlines()
+    assert len(whole) == 2501
+    pool = pooled_app.extensions["console_pool"]
+    # A download stopped after its first chunks: its cursor's transaction is rolled back, its connection kept.
+    response = client.get("/cdrs/export.csv")
+    chunks = response.response
+    assert next(iter(chunks)).startswith(b"uuid,") and next(iter(chunks))
+    response.close()
+    assert len(pool._idle) == 1
+    conn = pool.get()
+    assert conn.info.transaction_status.name == "IDLE"
+    pool.put(conn)
+    assert client.get("/cdrs/").status_code == 200
