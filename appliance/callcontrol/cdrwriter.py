@@ -12,6 +12,7 @@ import functools
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -107,6 +108,11 @@ class CdrWriter:
         self.max_backoff = max_backoff
         self.idle_poll = idle_poll
         self._conn: psycopg.Connection | None = None
+        # One committer thread owns the connection: while it inserts and commits one batch (PostgreSQL
+        # works on the other core), the caller reads and parses the next (docs/decisions.md, "CDR writer").
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdr-commit")
+        self._inflight: Future[None] | None = None
+        self._inflight_paths: frozenset[Path] = frozenset()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.db_down = False
@@ -127,10 +133,12 @@ class CdrWriter:
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                written = self.drain_once()
+                written = self._step()
+                if written < self.batch_size:
+                    self._settle()  # the queue is short: commit now rather than after the next wait
             except Exception as exc:
                 # Whatever went wrong, the records are still on disk: log once, back off, retry.
-                self._close()
+                self._abandon()
                 self.failures += 1
                 if not self.db_down:
                     waiting = self.depth()
@@ -148,7 +156,7 @@ class CdrWriter:
             delay = self.min_backoff
             if written < self.batch_size:
                 self._wake.wait(self.idle_poll)
-        self._close()
+        self._abandon()
 
     def depth(self) -> int:
         """Return how many CDRs wait in every source."""
@@ -157,16 +165,47 @@ class CdrWriter:
     def drain(self) -> int:
         """Write every queued record now; return how many files were settled."""
         total = 0
-        while written := self.drain_once():
-            total += written
+        try:
+            while written := self._step():
+                total += written
+            self._settle()
+        except BaseException:
+            self._abandon()
+            raise
         return total
 
     def drain_once(self) -> int:
-        """Write one batch from each source; return how many files were settled."""
+        """Write one batch from each source, committed before it returns; return how many files were settled."""
+        try:
+            written = self._step()
+            self._settle()
+        except BaseException:
+            self._abandon()
+            raise
+        return written
+
+    def _step(self) -> int:
+        """Parse one batch from each source and hand it to the committer (the previous batch is settled first)."""
         return sum(self._drain_source(source) for source in self.sources)
 
+    def _settle(self) -> None:
+        """Wait for the batch being committed; raise what its commit raised (its files then stay queued)."""
+        future, self._inflight = self._inflight, None
+        self._inflight_paths = frozenset()
+        if future is not None:
+            future.result()
+
+    def _abandon(self) -> None:
+        """After a failure: wait out the batch in flight, ignoring its outcome, and drop the connection."""
+        with contextlib.suppress(Exception):
+            self._settle()
+        self._close()
+
     def _drain_source(self, source: CdrSource) -> int:
-        paths = source.pending(limit=self.batch_size)
+        # The batch in flight is still on disk until its commit: not read twice.
+        inflight = self._inflight_paths
+        paths = [p for p in source.pending(limit=self.batch_size + len(inflight)) if p not in inflight]
+        paths = paths[: self.batch_size]
         batch: list[tuple[Path, dict[str, Any]]] = []
         empty: list[Path] = []  # files that hold no CDR: settled without a row
         waiting = 0
@@ -188,9 +227,11 @@ class CdrWriter:
                 batch.append((path, _row(record)))
             except (ValueError, KeyError, TypeError) as exc:
                 source.quarantine(path, f"unreadable: {exc}")
+        self._settle()
         source.done_many(empty)
         if batch:
-            self._insert(source, batch)
+            self._inflight_paths = frozenset(path for path, _ in batch)
+            self._inflight = self._committer.submit(self._insert, source, batch)
         return len(paths) - waiting
 
     def _insert(self, source: CdrSource, batch: list[tuple[Path, dict[str, Any]]]) -> None:

@@ -201,3 +201,37 @@ def test_listener_in_files_mode_writes_freeswitchs_files_without_respooling_them
     _freeswitch_file(fsdir, "outbound-withheld.cdr.json")
     assert _run_listener(dsn, tmp_path, 2, "--freeswitch-cdr-dir", str(fsdir)) == {"spooled": 0, "waiting": 0}
     assert not list(fsdir.glob("*.cdr.json")) and Spool(tmp_path / "spool").depth() == 0
+
+
+def test_the_next_batch_is_parsed_while_one_commits_and_a_failed_commit_keeps_its_files(dsn, tmp_path, monkeypatch):
+    spool = Spool(tmp_path)
+    assert _spool_transcript(spool) == 3
+    writer = CdrWriter(spool, dsn, batch_size=1)
+    real_insert = writer._insert
+    committing = threading.Event()
+    release = threading.Event()
+    loads_during_commit = []
+    real_load = spool.load
+
+    def load(path):
+        loads_during_commit.append(committing.is_set() and not release.is_set())
+        if committing.is_set():
+            release.set()  # a file read while the first batch's commit is held: let the commit go
+        return real_load(path)
+
+    def insert(source, batch):
+        if not committing.is_set():  # the first batch: held until the writer reads the next (never, if serial)
+            committing.set()
+            assert release.wait(10), "the writer did not read the next batch while this one committed"
+            return real_insert(source, batch)
+        raise psycopg.OperationalError("server closed the connection (injected)")
+
+    monkeypatch.setattr(spool, "load", load)
+    monkeypatch.setattr(writer, "_insert", insert)
+    with pytest.raises(psycopg.OperationalError):
+        writer.drain()
+    assert loads_during_commit[:2] == [False, True]  # the second file was read while the first committed
+    assert _count(dsn) == 1 and spool.depth() == 2  # the failed batch's file stays queued
+    monkeypatch.setattr(writer, "_insert", real_insert)
+    assert writer.drain() == 2
+    assert _count(dsn) == 3 and spool.depth() == 0
