@@ -9,7 +9,9 @@ One VM without a TPM, three boots (issue 5, "How it is tested"):
    The firewall loaded at boot is checked on this boot too: PostgreSQL and the event socket are forwarded by
    QEMU like SSH and SIP but refused at the guest, SIP answers, and a REGISTER flood with a wrong password from
    a scanner in a network namespace inside the guest (its own address) gets that address banned while a phone
-   that registered through QEMU (10.0.2.2) keeps registering; a WireGuard interface on the kernel module;
+   that registered through QEMU (10.0.2.2) keeps registering; unauthenticated INVITEs to an outside number
+   are refused every time and never reach the carrier (a listener in a second namespace), which the
+   registered phone's call does reach; a WireGuard interface on the kernel module;
 3. Tang stopped, reboot: degraded boot, `appliance storage status` says what is wrong, FreeSWITCH answers on
    its survival configuration and authenticates phones against hashed passwords; then the escrowed
    recovery key unlocks and mounts the volume by hand.
@@ -213,6 +215,9 @@ def test_reboot_unlocks_through_tang_unattended(guest: Guest):
     guest.run("timeout 900 sh -c 'until pg_isready -q; do sleep 3; done'", timeout=960)
     for number, password in EXT.items():
         guest.run(f"appliance extension add {number} Ext{number} --password {password}")
+    # A carrier in a namespace inside the guest (the toll-fraud test listens there) and a route to it.
+    guest.run(f"appliance trunk add carrier {CARRIER_NET[1]} --port 5060")
+    guest.run(f"appliance route add outside --pattern {OUTSIDE_PATTERN} --trunk carrier")
     guest.run("appliance config apply")
     # appliance-survival-refresh.path sees the new `current` and refreshes the survival copy by itself
     refreshed = guest.run(
@@ -353,6 +358,56 @@ def test_a_register_flood_from_a_second_address_is_banned_while_the_phone_keeps_
     assert again["challenged"] == 0 and again["timeouts"] >= 3, again  # dropped in the kernel now
     ok = _register(guest, tmp_path, "101", EXT["101"])
     assert ok.received("SIP/2.0 200"), ok.explain()
+
+
+# The carrier: a UDP listener in its own namespace inside the guest, logging the first line of what reaches it.
+CARRIER = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 5060))
+with open(sys.argv[1], "a") as log:
+    while True:
+        data, addr = s.recvfrom(65535)
+        log.write(data.split(b"\r\n", 1)[0].decode(errors="replace") + "\n")
+        log.flush()
+"""
+CARRIER_NET = ("192.168.78.1", "192.168.78.2")
+OUTSIDE_PATTERN = "0ZXXXXXXX."
+OUTSIDE_NUMBER = "0301234567"
+
+
+def test_unauthenticated_invites_to_an_outside_number_never_reach_the_carrier(guest: Guest, tmp_path):
+    if not sipp.available():
+        pytest.skip("sipp missing: the INVITEs need it")
+    box, carrier = CARRIER_NET
+    guest.run(
+        "ip netns add carrier && ip link add vcar0 type veth peer name vcar1 && ip link set vcar1 netns carrier"
+        f" && ip addr add {box}/24 dev vcar0 && ip link set vcar0 up && ip -n carrier link set lo up"
+        f" && ip -n carrier addr add {carrier}/24 dev vcar1 && ip -n carrier link set vcar1 up"
+    )
+    guest.run(f"printf %s {shlex.quote(CARRIER)} > /run/carrier.py; rm -f /run/carrier.log; touch /run/carrier.log")
+    guest.run("ip netns exec carrier setsid -f python3 /run/carrier.py /run/carrier.log >/dev/null 2>&1 </dev/null")
+    target = f"127.0.0.1:{guest.vm.ports['sip']}"
+    try:
+        for i in range(5):
+            probe = sipp.Sipp(
+                tmp_path, "invite_refused.xml", target, service=OUTSIDE_NUMBER, timeout_s=20, name=f"unauth-{i}"
+            ).run(timeout=40)
+            codes = [m.first_line.split()[1] for m in probe.received("SIP/2.0 ")]
+            finals = [code for code in codes if not code.startswith("1")]
+            assert finals and finals[0] in ("401", "403", "407"), probe.explain()
+        assert guest.out("cat /run/carrier.log") == "", "an unauthenticated INVITE reached the carrier"
+        # The registered phone, with its password, does reach the carrier on that route: the route is real.
+        sipp.Sipp(
+            tmp_path, "call.xml", target, service=OUTSIDE_NUMBER, auth=("101", EXT["101"]),
+            keys={"from_user": "101", "from_name": "101"}, timeout_s=15, name="phone-out",
+        ).run(timeout=40)  # fmt: skip
+        reached = guest.run(
+            "timeout 30 sh -c 'until grep -q ^INVITE /run/carrier.log; do sleep 1; done'", check=False, timeout=60
+        )
+        assert reached.returncode == 0, guest.out("cat /run/carrier.log; fs_cli -x 'sofia status' 2>&1 | tail -5")
+    finally:
+        guest.run("pkill -f /run/carrier.py; ip netns del carrier", check=False)
 
 
 def _wait_firewall(guest: Guest, ready, wait: float = 120) -> set[tuple[str, str]]:
