@@ -11,7 +11,7 @@ import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -165,24 +165,25 @@ class CdrWriter:
     def drain(self) -> int:
         """Write every queued record now; return how many files were settled."""
         total = 0
-        try:
+        with self._committed():
             while written := self._step():
                 total += written
-            self._settle()
-        except BaseException:
-            self._abandon()
-            raise
         return total
 
     def drain_once(self) -> int:
         """Write one batch from each source, committed before it returns; return how many files were settled."""
+        with self._committed():
+            return self._step()
+
+    @contextlib.contextmanager
+    def _committed(self) -> Iterator[None]:
+        """Leave the block with the batch in flight committed, or abandoned when the block or its commit failed."""
         try:
-            written = self._step()
+            yield
             self._settle()
         except BaseException:
             self._abandon()
             raise
-        return written
 
     def _step(self) -> int:
         """Parse one batch from each source and hand it to the committer (the previous batch is settled first)."""
