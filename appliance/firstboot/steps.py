@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance import secrets
+from appliance.console.settings import settings as console_settings
 from appliance.firstboot import ca, database, disk, enrol, hostname, identity, report, runner, storage, volume
 from appliance.firstboot.settings import Settings
 
@@ -43,7 +44,7 @@ class FirstBoot:
             runner.Step("ssh-host-keys", self.ssh_host_keys, "this box's SSH host keys"),
             runner.Step("admin-password", self.admin_password, "the console admin password"),
             runner.Step("data-volume", self.data_volume, "LUKS2 data volume, unlocked at boot, mounted"),
-            runner.Step("secrets", self.secrets, "event-socket password"),
+            runner.Step("secrets", self.secrets, "event-socket password, the console's session signing key"),
             runner.Step("ca", self.ca, "the appliance's CA and TLS certificates"),
             runner.Step("wireguard", self.wireguard, "WireGuard private key"),
             runner.Step("database", self.database, "PostgreSQL cluster, migrations, site, FreeSWITCH configuration"),
@@ -90,10 +91,16 @@ class FirstBoot:
         log.info("data volume on %s mounted at %s (unlock: %s)", device, self.settings.data_dir, mode)
 
     def secrets(self) -> None:
-        """Make the event-socket password, readable by the daemons' group."""
-        path = Path(self.cfg["freeswitch"]["esl_password_file"])
-        secrets.load_or_create(path)
-        _share_with_group(path, self.settings.service_group)
+        """Make the event-socket password and the console's signing key, readable by the daemons' group.
+
+        The console runs as the service user and cannot create files in the root-owned secrets folder:
+        first boot makes its key, as it makes every other per-device secret.
+        """
+        esl = Path(self.cfg["freeswitch"]["esl_password_file"])
+        console_key = Path(console_settings(self.cfg)["secret_key_file"])
+        for path, length in ((esl, 32), (console_key, 64)):
+            secrets.load_or_create(path, length)
+            _share_with_group(path, self.settings.service_group)
 
     def ca(self) -> None:
         """Make the appliance's CA: standalone with a local root, or a request waiting for the hub."""
