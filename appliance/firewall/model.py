@@ -19,8 +19,10 @@ from appliance.model.validate import Problem, ValidationFailed
 
 # nft identifiers for the table: letters, digits, '_' (tests use a unique name per run).
 TABLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
-# Linux interface names are at most 15 characters; nothing that could end a quoted nft string.
-IFNAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,14}$")
+# Linux interface names are at most 15 characters; nothing that could end a quoted nft string. A
+# trailing '*' makes a prefix pattern ("en*"), as nft's iifname and systemd-networkd's Name= read it:
+# an image does not know the names its box's kernel will give.
+IFNAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,14}\*?$")
 
 _TUPLE_FIELDS = {
     "wan_interfaces": "interfaces",
@@ -131,8 +133,10 @@ def _problems(p: Policy, obj: str) -> Iterator[Problem]:
         for ifname in getattr(p, name):
             if not IFNAME_RE.match(ifname):
                 yield Problem(obj, name, f"{ifname!r} is not an interface name")
-            elif ifname in zones:
-                yield Problem(obj, name, f"{ifname!r} is already in {zones[ifname]}")
+                continue
+            clash = next((z for other, z in zones.items() if _clash(ifname, other, z)), None)
+            if clash:
+                yield Problem(obj, name, f"{ifname!r} is already in {clash}")
             zones.setdefault(ifname, name)
     for name in ("lan_networks", "tunnel_networks", "trunk_addresses"):
         for net in getattr(p, name):
@@ -158,6 +162,24 @@ def _problems(p: Policy, obj: str) -> Iterator[Problem]:
             yield Problem(obj, name, "must be 1 or more")
     if p.trusted_rate < p.sip_rate or p.trusted_burst < p.sip_burst:
         yield Problem(obj, "trusted_rate", "trusted sources must get at least the untrusted rate and burst")
+
+
+def _clash(ifname: str, other: str, other_zone: str) -> bool:
+    # The WAN is decided first and keeps the names it lists: a pattern ("en*") may cover the uplink's name.
+    carved_out = other_zone == "wan_interfaces" and not other.endswith("*") and ifname.endswith("*")
+    return _same_interfaces(ifname, other) and not carved_out
+
+
+def _same_interfaces(a: str, b: str) -> bool:
+    """Whether two names or prefix patterns ("en*") can match one interface."""
+    stem_a, stem_b = a.removesuffix("*"), b.removesuffix("*")
+    if a.endswith("*") and b.endswith("*"):
+        return stem_a.startswith(stem_b) or stem_b.startswith(stem_a)
+    if a.endswith("*"):
+        return b.startswith(stem_a)
+    if b.endswith("*"):
+        return a.startswith(stem_b)
+    return a == b
 
 
 def _overlaps(p: Policy, obj: str) -> Iterator[Problem]:

@@ -175,7 +175,9 @@ def _zones(p: Policy) -> list[str]:
     internal = _phone_services(p)
     out = ["", "\t# The uplink: WireGuard to the hub, nothing else.", "\tchain from_wan {"]
     out += _wireguard(p)
-    out += ["\t}", "", "\t# Phones, FXS gateways and admins on the office network.", "\tchain from_lan {"]
+    # Final: a LAN pattern ("en*") that also covers the uplink's name must not get a second look at it.
+    out += ['\t\tcounter drop comment "the uplink: nothing but WireGuard"', "\t}"]
+    out += ["", "\t# Phones, FXS gateways and admins on the office network.", "\tchain from_lan {"]
     out += internal + _wireguard(p)  # a box with one port reaches the hub through the office router
     if p.lan_tcp_ports:
         out.append(f"\t\ttcp dport {_set(p.lan_tcp_ports)} accept")

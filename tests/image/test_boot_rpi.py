@@ -68,5 +68,9 @@ def test_console_answers_https_with_the_appliance_ca(guest: Guest):
     checks.console_https_with_appliance_ca(guest)
 
 
+def test_the_firewall_is_loaded_with_every_wired_nic_as_the_lan(guest: Guest):
+    checks.firewall_guards_the_box(guest)
+
+
 def test_reboot_keeps_identity_and_unlocks_the_data_volume_unattended(guest: Guest):
     checks.reboot_keeps_identity_and_unlocks(guest, BOOT_TIMEOUT)

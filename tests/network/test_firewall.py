@@ -65,6 +65,16 @@ def test_control_sockets_answer_on_loopback_inside_the_box_only(site):
     assert int(re.search(r"counter packets (\d+)", rule).group(1)) >= 3, "dropped by the explicit rule itself"
 
 
+def test_a_lan_pattern_finds_the_nic_and_the_uplink_it_also_covers_stays_wan(site):
+    # The product image lists "en*"/"eth*" (it cannot know the NIC's name); here "l*" and "w*" do the same
+    # to lan0 and wan0, and the WAN's own name keeps the uplink out of the LAN.
+    site.apply(lan_interfaces=["l*", "w*"], wan_interfaces=["wan0"], lan_networks=[])
+    assert _open(site.reachable("lan", EVERYTHING)) == {
+        "tcp/sip", "tcp/sip_tls", "tcp/console", "udp/sip", "udp/rtp", "udp/wireguard",
+    }  # fmt: skip
+    assert _open(site.reachable("wan", EVERYTHING)) == {"udp/wireguard"}
+
+
 def test_a_source_outside_the_lan_networks_is_not_the_lan(site):
     site.apply(lan_networks=["10.78.9.0/24"])
     assert _open(site.reachable("lan", EVERYTHING)) == set(), "an interface is a zone only for its networks"

@@ -76,3 +76,30 @@ def test_ports_ranges_and_rates_are_checked():
         "firewall: ban_seconds: must be 1 or more",
         "firewall: trusted_rate: trusted sources must get at least the untrusted rate and burst",
     ]
+
+
+def test_a_prefix_pattern_names_every_interface_it_starts():
+    # An image does not know what its box's kernel will call the NIC: the product image lists en* and eth*.
+    assert parse({"lan_interfaces": ["en*", "eth*"]}).lan_interfaces == ("en*", "eth*")
+    assert _problems({"lan_interfaces": ["en*", "*"]}) == ["firewall: lan_interfaces: '*' is not an interface name"]
+
+
+def test_zones_that_could_match_one_interface_are_refused():
+    assert _problems({"lan_interfaces": ["en*"], "tunnel_interfaces": ["enwg0"]}) == [
+        "firewall: tunnel_interfaces: 'enwg0' is already in lan_interfaces"
+    ]
+    assert _problems({"lan_interfaces": ["e*"], "tunnel_interfaces": ["en*"]}) == [
+        "firewall: tunnel_interfaces: 'en*' is already in lan_interfaces"
+    ]
+    # The uplink's own name inside a WAN pattern, or the same name twice, is ambiguous too.
+    assert _problems({"wan_interfaces": ["en*"], "lan_interfaces": ["enp1s0"]}) == [
+        "firewall: lan_interfaces: 'enp1s0' is already in wan_interfaces"
+    ]
+    assert _problems({"wan_interfaces": ["eth0"], "lan_interfaces": ["eth0"]}) == [
+        "firewall: lan_interfaces: 'eth0' is already in wan_interfaces"
+    ]
+
+
+def test_a_lan_pattern_may_cover_the_uplink_which_the_wan_keeps():
+    policy = parse({"wan_interfaces": ["enp2s0"], "lan_interfaces": ["en*"]})
+    assert policy.wan_interfaces == ("enp2s0",) and policy.lan_interfaces == ("en*",)

@@ -113,8 +113,13 @@ def test_ban_and_trust_sets_time_out_by_themselves(policy):
 
 
 def test_wan_accepts_wireguard_only(policy):
-    assert _chain(render(policy), "from_wan") == ["udp dport 51820 accept"]
-    assert _chain(render(office_policy(wireguard_port=0)), "from_wan") == []
+    assert _chain(render(policy), "from_wan") == [
+        "udp dport 51820 accept",
+        'counter drop comment "the uplink: nothing but WireGuard"',
+    ]
+    assert _chain(render(office_policy(wireguard_port=0)), "from_wan") == [
+        'counter drop comment "the uplink: nothing but WireGuard"'
+    ]
 
 
 def test_lan_gets_phones_services_but_not_the_carriers_profile(policy):
