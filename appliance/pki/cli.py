@@ -188,6 +188,13 @@ def _export(args, cfg):
     return {k: str(v) for k, v in paths.items()}
 
 
+def _export_console(args, cfg):
+    from appliance.pki.console_tls import export_console
+
+    paths = export_console(args.dir, _store(args, cfg), now=now())
+    return {k: str(v) for k, v in paths.items()}
+
+
 # -- helpers -------------------------------------------------------------------------------------
 
 
@@ -379,6 +386,10 @@ def add_commands(sub, cmd: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--serial", help="which sip certificate (default: the newest valid one)")
     _pki_dir(p)
     p.add_argument("--cert-dir", type=Path, help="FreeSWITCH's tls-cert-dir (default: freeswitch.cert_dir)")
+
+    p = cmd(sub, "export-console", _export_console, "copy the console's certificate chain and key into its folder")
+    _pki_dir(p)
+    p.add_argument("--dir", type=Path, required=True, help="the console's folder (its unit's runtime directory)")
 
 
 def _pki_dir(p: argparse.ArgumentParser) -> None:

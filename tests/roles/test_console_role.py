@@ -123,6 +123,12 @@ def test_console_role_in_a_chroot(chroot, tmp_path):
         assert line in text, line
     console = settings(yaml.safe_load(dropin.read_text()))
     assert console["bind"] == ["192.168.1.10", "10.77.0.2"] and console["port"] == 443
+    # The CA's keys are root's: the unit copies the console's pair into its runtime folder as root ('+'),
+    # and the console reads that copy (it crash-looped on the image reading the CA's private folder).
+    export = "+/usr/local/bin/appliance pki export-console --dir /run/appliance-console"
+    assert f"ExecStartPre={export}" in text and f"ExecReload={export}" in text
+    assert "RuntimeDirectory=appliance-console" in text
+    assert (console["cert"], console["key"]) == ("/run/appliance-console/chain.pem", "/run/appliance-console/key.pem")
     wants = chroot / "etc/systemd/system/multi-user.target.wants/appliance-console.service"
     assert wants.is_symlink()
     # Enabled, never started: nothing runs the chroot's console.
