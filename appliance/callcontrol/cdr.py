@@ -72,8 +72,10 @@ def cdr_from_event(headers: Mapping[str, str]) -> dict[str, Any] | None:
     """Return the cdrs row for a hung-up A-leg, or None for any other channel."""
     if headers.get("Event-Name") != "CHANNEL_HANGUP_COMPLETE" or not is_a_leg(headers):
         return None
-    # switch_event_serialize() writes an empty value as "_undef_"; it means "nothing".
-    headers = {name: value for name, value in headers.items() if value != "_undef_"}
+    # switch_event_serialize() writes an empty value as "_undef_"; it means "nothing". (Scanning the values
+    # first costs a C loop; rebuilding all ~200 headers for every CDR cost a quarter of reading one.)
+    if "_undef_" in headers.values():
+        headers = {name: value for name, value in headers.items() if value != "_undef_"}
     raw_uuid = headers.get("Unique-ID") or headers.get("variable_uuid", "")
     try:
         call_uuid = str(uuid.UUID(raw_uuid))
@@ -177,4 +179,5 @@ def _variables(headers: Mapping[str, str]) -> dict[str, str]:
 
 def _redact(value: str) -> str:
     """Blank out password=... style assignments (dial strings may carry them)."""
-    return _SECRET_ASSIGNMENT.sub(r"\1***", value)
+    # Most values (numbers, names, codecs) hold no '=' at all: skip the regular expression for them.
+    return _SECRET_ASSIGNMENT.sub(r"\1***", value) if "=" in value else value
