@@ -181,6 +181,31 @@ def firewall_guards_the_box(guest: Guest) -> None:
     assert guest.out("systemctl is-enabled nftables.service appliance-pki-renew.timer").split() == ["enabled"] * 2
 
 
+def metrics_exported(guest: Guest, wait: float = 180) -> None:
+    """The exporter runs on the box (loopback until a fleet sets the tunnel) with the box's own health."""
+    fetch = (
+        'python3 -c "import urllib.request; '
+        "print(urllib.request.urlopen('http://127.0.0.1:9478/metrics', timeout=20).read().decode())\""
+    )
+    deadline, proc = time.monotonic() + wait, None
+    while time.monotonic() < deadline:  # the exporter starts after first boot and FreeSWITCH
+        proc = guest.run(fetch, check=False, timeout=60)
+        if proc.returncode == 0:
+            break
+        time.sleep(5)
+    assert proc is not None and proc.returncode == 0, guest.run(
+        "systemctl status --no-pager -n 20 appliance-metrics", check=False
+    ).stdout
+    text = proc.stdout
+    # Storage and certificates are read as the service user: the data volume is encrypted and mounted,
+    # and the CA's console certificate has a positive lifetime left.
+    assert re.search(r"^appliance_storage_encrypted(\{[^}]*\})? 1\.0$", text, re.M), text[-3000:]
+    assert re.search(r"^appliance_storage_mounted(\{[^}]*\})? 1\.0$", text, re.M), text[-3000:]
+    expiry = re.findall(r"^appliance_certificate_expiry_seconds\{[^}]*\} ([0-9.e+]+)$", text, re.M)
+    assert expiry and all(float(v) > 0 for v in expiry), text[-3000:]
+    assert re.search(r"^appliance_scrape_collector_success\{", text, re.M), text[-3000:]
+
+
 def _identity(guest: Guest) -> dict[str, object]:
     # Every SSH command checks the host key strictly against the keys trusted before the reboot; the key
     # files' fingerprints are compared too (ssh-keyscan may miss a key type on a busy guest).

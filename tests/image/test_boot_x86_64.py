@@ -75,5 +75,9 @@ def test_the_firewall_is_loaded_with_every_wired_nic_as_the_lan(guest: Guest):
     checks.firewall_guards_the_box(guest)
 
 
+def test_the_metrics_exporter_reports_the_boxs_health(guest: Guest):
+    checks.metrics_exported(guest)
+
+
 def test_reboot_keeps_identity_and_unlocks_the_data_volume_unattended(guest: Guest):
     checks.reboot_keeps_identity_and_unlocks(guest, BOOT_TIMEOUT)
