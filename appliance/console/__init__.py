@@ -56,10 +56,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     for module in (auth, dashboard, extensions, trunks, numbers, routes, cdrs, access, api):
         app.register_blueprint(module.bp)
-    from appliance.console import backups, consoleusers, system, webhooks
+    from appliance.console import backups, consoleusers, pkipublic, system, webhooks
 
     for module in (webhooks, system, backups, consoleusers):  # areas added later: one entry here and one in nav.NAV
         app.register_blueprint(module.bp)
+    app.register_blueprint(pkipublic.bp)  # no page: the CA's public files for phones and the hub
     from appliance.console import forwarding, menus, recordings, tracking, voicemail
 
     for module in (forwarding, menus, voicemail, recordings, tracking):  # the PBX features

@@ -15,6 +15,10 @@ from flask.testing import FlaskClient
 from appliance import config as configuration
 from appliance.console import create_app, tokens, users
 from appliance.console.passwords import hasher
+from appliance.pki import intermediate
+from appliance.pki.issue import issue
+from appliance.pki.root import create_root, sign_intermediate
+from appliance.pki.store import CaStore
 from appliance.store.db import connect
 
 BASE = "https://localhost"
@@ -156,3 +160,18 @@ def seed_pbx(db) -> None:
     ansible.add_trunk("fleet-trunk", "sip.fleet.example")
     console.add_number("+4930123456", "101", tracking_tag="spring-flyer", trunk="carrier")
     console.add_route("national", ["0ZXXXXXXXX."], ["carrier"])
+
+
+@pytest.fixture
+def ca_app(app_config, clock, tmp_path):
+    """An app whose appliance CA has an intermediate under a test root and a console certificate."""
+    clock.now = datetime.now(UTC)  # the CA's certificates are made for the real now
+    root = create_root("System Test Root", tmp_path / "hub")
+    store = CaStore.appliance(tmp_path / "ca")
+    csr = intermediate.create_request(store, "system test appliance CA")
+    intermediate.install(store, sign_intermediate(root, csr, ["localhost"], ["127.0.0.1"], 30), root.cert)
+    leaf = issue(store, "console", ["localhost", "127.0.0.1"], now=clock.now)
+    app_config["APPLIANCE_CONFIG"]["pki"]["dir"] = str(store.dir)
+    app = create_app(app_config)
+    app.test_client_class = HttpsClient
+    return app, store, leaf

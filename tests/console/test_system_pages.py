@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 
 import pytest
 
 from appliance.console import create_app
-from appliance.pki import intermediate
-from appliance.pki.issue import issue
-from appliance.pki.root import create_root, sign_intermediate
-from appliance.pki.store import CaStore
 from appliance.store.repo import Store
 from tests.console.conftest import ADMIN_PASSWORD, HttpsClient, make_user, post, seed_pbx, sign_in
 from tests.console.fakefs import PASSWORD, ThreadedFakeEsl
@@ -176,20 +171,6 @@ def test_network_shows_the_tunnel_its_peers_and_the_hubs_peer_block(tunnel_app, 
 
 
 # -- certificates -----------------------------------------------------------------------------------
-@pytest.fixture
-def ca_app(app_config, clock, tmp_path):
-    clock.now = datetime.now(UTC)  # the CA's certificates are made for the real now
-    root = create_root("System Test Root", tmp_path / "hub")
-    store = CaStore.appliance(tmp_path / "ca")
-    csr = intermediate.create_request(store, "system test appliance CA")
-    intermediate.install(store, sign_intermediate(root, csr, ["localhost"], ["127.0.0.1"], 30), root.cert)
-    leaf = issue(store, "console", ["localhost", "127.0.0.1"], now=clock.now)
-    app_config["APPLIANCE_CONFIG"]["pki"]["dir"] = str(store.dir)
-    app = create_app(app_config)
-    app.test_client_class = HttpsClient
-    return app, store, leaf
-
-
 def test_certificates_list_renew_and_revoke(ca_app, db):
     app, store, leaf = ca_app
     client = _signed_in(app, db)
