@@ -41,6 +41,8 @@ from appliance.model import Snapshot
 log = logging.getLogger(__name__)
 
 KEEP_RELEASES = 5
+# Rewritten after every swap of `current`: what watchers of new configurations watch.
+APPLIED_STAMP = "applied"
 PROFILES = ("internal", "external")
 _STAMP = "%Y%m%dT%H%M%S.%fZ"
 _NAME_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}\.\d{6}Z)-(?P<digest>[0-9a-f]+)$")
@@ -269,6 +271,15 @@ def _point_current(root: Path, release: Release) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(root)
+    # Written in place, after the swap, for watchers: systemd's PathChanged= follows the `current` symlink
+    # to the old release and never sees the rename, but sees this file closed after writing (the
+    # survival copy of cryptstore is refreshed on it).
+    fd = os.open(root / APPLIED_STAMP, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as stamp:
+        if os.geteuid() == 0:  # root's apply must not leave a file the service user's next apply cannot write
+            st = root.stat()
+            os.fchown(stamp.fileno(), st.st_uid, st.st_gid)
+        stamp.write(release.name + "\n")
 
 
 def _prune(root: Path) -> None:

@@ -34,7 +34,14 @@ def _unlock(args: argparse.Namespace, cfg: Any) -> Any:
 
 def _survival_refresh(args: argparse.Namespace, cfg: Any) -> Any:
     s = _settings(args)
-    return {"survival": str(survival.refresh(s.fsconf_current, s.survival_dir))}
+    # An apply that lands while the copy is made would be missed by the path unit (it is busy running
+    # this): copy again until `current` stayed put for a whole copy, at most three times.
+    for _ in range(3):
+        before = s.fsconf_current.resolve()
+        made = survival.refresh(s.fsconf_current, s.survival_dir)
+        if s.fsconf_current.resolve() == before:
+            break
+    return {"survival": str(made)}
 
 
 def _escrow_open(args: argparse.Namespace, cfg: Any) -> Any:

@@ -391,8 +391,9 @@ def test_unauthenticated_invites_to_an_outside_number_never_reach_the_carrier(gu
     try:
         for i in range(5):
             probe = sipp.Sipp(
-                tmp_path, "invite_refused.xml", target, service=OUTSIDE_NUMBER, timeout_s=20, name=f"unauth-{i}"
-            ).run(timeout=40)
+                tmp_path, "invite_refused.xml", target, service=OUTSIDE_NUMBER, timeout_s=20, name=f"unauth-{i}",
+                keys={"from_user": "101", "from_name": "101"},  # posing as a phone, without its password
+            ).run(timeout=40)  # fmt: skip
             codes = [m.first_line.split()[1] for m in probe.received("SIP/2.0 ")]
             finals = [code for code in codes if not code.startswith("1")]
             assert finals and finals[0] in ("401", "403", "407"), probe.explain()

@@ -74,6 +74,21 @@ def test_second_deploy_swaps_current_and_keeps_the_old_release(root, snapshot, r
     assert "call_timeout=40" in (root / "current/dialplan/default/10_extension_1001.xml").read_text()
 
 
+def test_every_swap_rewrites_the_applied_stamp_in_place_for_watchers(root, snapshot, runtime):
+    # systemd's PathChanged= follows `current` to the old release and misses the rename; the survival
+    # copy's path unit watches this file being written and closed instead (same inode, rewritten).
+    first = deploy(snapshot, runtime, root)
+    stamp = root / "applied"
+    assert stamp.read_text() == first.name + "\n"
+    inode = stamp.stat().st_ino
+    if os.geteuid() == 0:  # root's apply leaves the stamp to the folder's owner (the service user applies next)
+        os.chown(root, 65534, 65534)
+    second = deploy(office(ring_seconds=40), runtime, root)
+    assert stamp.read_text() == second.name + "\n" and stamp.stat().st_ino == inode
+    if os.geteuid() == 0:
+        assert (stamp.stat().st_uid, stamp.stat().st_gid) == (65534, 65534)
+
+
 def test_identical_content_gets_the_same_hash(root, snapshot, runtime):
     first = deploy(snapshot, runtime, root)
     second = deploy(snapshot, runtime, root)
