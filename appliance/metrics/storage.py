@@ -48,6 +48,16 @@ def device_number(device: str) -> tuple[int, int] | None:
     return (os.major(rdev), os.minor(rdev)) if rdev else None
 
 
+def mounted_device(mountpoint: str) -> tuple[int, int] | None:
+    """Return the (major, minor) of the block device the filesystem at mountpoint lives on."""
+    try:
+        dev = os.stat(mountpoint).st_dev
+    except OSError:
+        return None
+    # Major 0: an anonymous device (tmpfs, overlay, btrfs subvolume), never a dm-crypt mapping.
+    return (os.major(dev), os.minor(dev)) if os.major(dev) else None
+
+
 def is_dm_crypt(number: tuple[int, int], sys_root: Path = Path("/sys")) -> bool:
     """Tell whether the block device, or one it is stacked on, is a dm-crypt mapping."""
     return _crypt_below(sys_root / "dev" / "block" / f"{number[0]}:{number[1]}", 0)
@@ -99,6 +109,10 @@ class StorageSource:
         """Yield the volume's state."""
         mount = find_mount(self.mountpoint, self.proc_mounts.read_text())
         number = self.device_number(mount.device) if mount else None
+        if mount and number is None:
+            # The services run with PrivateDevices=: no /dev/mapper node to stat, but the mounted
+            # filesystem still names its block device.
+            number = mounted_device(self.mountpoint)
         encrypted = number is not None and is_dm_crypt(number, self.sys_root)
         labels = ["mountpoint"]
         yield _gauge(

@@ -100,3 +100,14 @@ def test_a_strange_marker_cannot_make_a_wild_label(tmp_path, data):
     (data / ".storage-mode").write_text('luks2 "tpm2"\nsecond line\n' + "x" * 200)
     mode = _values(_source(tmp_path, data, "", None))["appliance_storage_mode_info"][0]["mode"]
     assert mode == "luks2__tpm2_"
+
+
+def test_without_a_dev_node_the_mounted_filesystems_own_device_is_read(tmp_path, data):
+    # The exporter and the console run with PrivateDevices=: /dev/mapper is empty for them. The image
+    # showed the LUKS volume as not encrypted until the mount point's own st_dev was read instead.
+    dev = os.stat(data).st_dev
+    if not os.major(dev):
+        pytest.skip(f"{data} is on an anonymous device (major 0): nothing to look up in sysfs")
+    _sysfs(tmp_path / "sys", f"{os.major(dev)}:{os.minor(dev)}", "CRYPT-LUKS2-8d5a0b3c-appliance-data")
+    values = _values(_source(tmp_path, data, _mounts(data), None))  # no node to stat
+    assert values["appliance_storage_encrypted"] == ({"mountpoint": str(data)}, 1)
