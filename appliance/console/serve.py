@@ -39,20 +39,13 @@ def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
 
 def pki_files(pki_dir: Path, now: datetime | None = None) -> tuple[Path, Path]:
     """Return (chain, key) of the CA's current `console` certificate; the chain is leaf + intermediate."""
-    from appliance.pki import clock
-    from appliance.pki.errors import PkiError
+    from appliance.pki.console_tls import current_chain
     from appliance.pki.store import CaStore
 
     store = CaStore.appliance(pki_dir)
-    record = store.load().current("console", clock.utc(now))
-    if record is None:
-        raise PkiError(
-            f"{pki_dir}: no current console certificate; "
-            "run `appliance pki issue --profile console --name <host name> --name <address>`"
-        )
-    # Browsers trust the fleet root only, so the server must send the intermediate too.
+    record, pem = current_chain(store, now)
     chain = Path(tempfile.mkdtemp(prefix="console-tls-")) / "chain.pem"
-    chain.write_bytes(store.issued_path(record.serial).read_bytes() + store.cert_path.read_bytes())
+    chain.write_bytes(pem)
     return chain, store.private_key_path(record.serial)
 
 

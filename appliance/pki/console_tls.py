@@ -15,16 +15,13 @@ from pathlib import Path
 from appliance import files
 from appliance.pki import clock, keys
 from appliance.pki.errors import PkiError
-from appliance.pki.store import CaStore
+from appliance.pki.store import CaStore, CertRecord
 
 log = logging.getLogger(__name__)
 
 
-def export_console(out_dir: Path, store: CaStore, now: datetime | None = None) -> dict[str, Path]:
-    """Write chain.pem (0644) and key.pem (0600) of the current console certificate; return their paths.
-
-    As root the files take out_dir's owner (the runtime folder systemd made for the console's user).
-    """
+def current_chain(store: CaStore, now: datetime | None = None) -> tuple[CertRecord, bytes]:
+    """Return the current console certificate's record and its chain (leaf + intermediate, PEM)."""
     record = store.load().current("console", clock.utc(now))
     if record is None:
         raise PkiError(
@@ -32,7 +29,15 @@ def export_console(out_dir: Path, store: CaStore, now: datetime | None = None) -
             "run `appliance pki issue --profile console --name <host name> --name <address>`"
         )
     # Browsers trust the fleet root only, so the server must send the intermediate too.
-    chain = keys.cert_pem(store.issued(record.serial)) + keys.cert_pem(store.ca_cert())
+    return record, keys.cert_pem(store.issued(record.serial)) + keys.cert_pem(store.ca_cert())
+
+
+def export_console(out_dir: Path, store: CaStore, now: datetime | None = None) -> dict[str, Path]:
+    """Write chain.pem (0644) and key.pem (0600) of the current console certificate; return their paths.
+
+    As root the files take out_dir's owner (the runtime folder systemd made for the console's user).
+    """
+    record, chain = current_chain(store, now)
     out = {"cert": out_dir / "chain.pem", "key": out_dir / "key.pem"}
     # The key first: a reload that finds the new chain must find its key as well.
     files.write_atomic(out["key"], keys.private_pem(store.issued_key(record.serial)), 0o600, owner_of=out_dir)
