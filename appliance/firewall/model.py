@@ -173,13 +173,7 @@ def _clash(ifname: str, other: str, other_zone: str) -> bool:
 def _same_interfaces(a: str, b: str) -> bool:
     """Whether two names or prefix patterns ("en*") can match one interface."""
     stem_a, stem_b = a.removesuffix("*"), b.removesuffix("*")
-    if a.endswith("*") and b.endswith("*"):
-        return stem_a.startswith(stem_b) or stem_b.startswith(stem_a)
-    if a.endswith("*"):
-        return b.startswith(stem_a)
-    if b.endswith("*"):
-        return a.startswith(stem_b)
-    return a == b
+    return a == b or (a.endswith("*") and stem_b.startswith(stem_a)) or (b.endswith("*") and stem_a.startswith(stem_b))
 
 
 def _overlaps(p: Policy, obj: str) -> Iterator[Problem]:
