@@ -5,7 +5,8 @@ A copy of the last good rendered configuration, kept on the root filesystem, wit
 there unencrypted taken out (docs/decisions.md, "Degraded boot"): phones' passwords become digest
 hashes (a1-hash, usable only for this SIP domain), voicemail PINs, the carrier trunk and its credentials
 and SIP-TLS (its key is on the volume) are removed, and the event-socket password is replaced by a
-new random one (no daemon runs in survival).
+new random one (no daemon runs in survival). Database locations are dropped: the survival FreeSWITCH keeps
+them in its own db directory, in RAM, whatever the normal one uses.
 """
 
 from __future__ import annotations
@@ -35,7 +36,17 @@ def _parse(path: Path) -> etree._ElementTree:
 
 
 def _write(tree: etree._ElementTree, path: Path) -> None:
-    tree.write(str(path), xml_declaration=False, encoding="utf-8")
+    """Write tree with every top-level comment on lines of its own.
+
+    lxml joins a leading comment and the root's start tag on one line, and FreeSWITCH's preprocessor
+    drops the `<include>` line of an included file whole: the comment's end went with it, and the
+    survival FreeSWITCH refused to start ("unclosed <!--").
+    """
+    root = tree.getroot()
+    before = list(reversed(list(root.itersiblings(preceding=True))))
+    parts = [etree.tostring(node, encoding="utf-8", with_tail=False) for node in before]
+    parts.append(etree.tostring(root, encoding="utf-8", with_tail=False))
+    path.write_bytes(b"\n".join(parts) + b"\n")
 
 
 def _domain(conf: Path) -> str:
@@ -83,6 +94,20 @@ def _profiles(conf: Path, domain: str) -> None:
         _write(tree, path)
 
 
+DB_LOCATIONS = ("odbc-dsn", "core-db-dsn", "core-db-name")
+
+
+def _drop_db_locations(conf: Path) -> None:
+    """Remove the databases' locations (the normal FreeSWITCH's tmpfs directory does not exist in survival)."""
+    for path in [conf / "autoload_configs" / "switch.conf.xml", *(conf / "sip_profiles").glob("*.xml")]:
+        if not path.exists():
+            continue
+        tree = _parse(path)
+        for param in [p for p in tree.iter("param") if p.get("name") in DB_LOCATIONS]:
+            param.getparent().remove(param)
+        _write(tree, path)
+
+
 def _new_esl_password(conf: Path) -> None:
     path = conf / "autoload_configs" / "event_socket.conf.xml"
     if not path.exists():
@@ -106,6 +131,7 @@ def refresh(current: Path, survival_dir: Path, group: str | None = "freeswitch")
     users = _hash_users(staging)
     _drop_trunks(staging)
     _profiles(staging, _domain(staging))
+    _drop_db_locations(staging)
     _new_esl_password(staging)
     (staging / MARKER).write_text("survival configuration: see docs/storage.md\n", encoding="utf-8")
     for root, dirs, files in os.walk(staging):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from appliance.devstack.freeswitch import FreeSwitchProcess, find_freeswitch
+from appliance.storage import survival
 from tests.harness.office import DID
 from tests.harness.sipp import Sipp
 
@@ -96,3 +98,19 @@ def test_calls_ending_while_the_listener_is_down_get_their_cdr_from_freeswitchs_
     assert (cdr["call_type"], cdr["extension"]) == ("internal", "101")
     assert len(office.cdrs(1)) == 1
     assert not list(Path(office.cfg["cdr"]["freeswitch_dir"]).glob("*.cdr.json"))
+
+
+def test_the_survival_configuration_starts_and_phones_call_each_other_on_it(own_office, tmp_path):
+    """What a box with its data volume locked runs (appliance.storage.survival), on the real FreeSWITCH."""
+    office = own_office
+    current = Path(office.cfg["freeswitch"]["conf_root"]) / "current"
+    office.close()  # the normal FreeSWITCH and the daemons: survival runs with neither
+    conf = survival.refresh(current, tmp_path / "survival", group=None)
+    office.fs = FreeSwitchProcess(find_freeswitch(), conf, tmp_path / "survival-fs", office.ports["esl"]).start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not office.register("101").received("SIP/2.0 200"):
+        time.sleep(1)  # the internal profile may still be starting
+    assert office.register("101").received("SIP/2.0 200")  # checked against the a1-hash
+    refused = office.register("102", password="not-the-password")
+    assert not refused.received("SIP/2.0 200"), refused.explain()
+    _call_answered(office, office.phone("desk101-1"), "102", "101")

@@ -462,12 +462,25 @@ def test_without_tang_the_box_boots_degraded_and_phones_still_register(guest: Gu
     assert any("tang" in p for p in status["problems"]), status["problems"]
     text = guest.out("appliance storage status")
     assert "PROBLEM: the data volume could not be unlocked" in text, text
-    assert guest.out("systemctl is-active appliance-survival.service || true") == "active"
+    _wait_active(guest, "appliance-survival.service")
     checks.freeswitch_answers_options(guest)
     ok = _register(guest, tmp_path, "101", EXT["101"])
     assert ok.received("SIP/2.0 200"), ok.explain()
     bad = _register(guest, tmp_path, "102", "not-the-password")
     assert not bad.received("SIP/2.0 200"), bad.explain()
+
+
+def _wait_active(guest: Guest, unit: str, timeout: float = 120) -> None:
+    """Wait until unit is active; a unit still starting or restarting after that fails with its journal."""
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        state = guest.out(f"systemctl is-active {unit} || true")
+        if state == "active":
+            return
+        time.sleep(3)
+    journal = guest.out(f"systemctl status --no-pager -l {unit} || true; journalctl -b --no-pager -u {unit} | tail -60")
+    pytest.fail(f"{unit} is {state!r} after {timeout:.0f} s:\n{journal}")
 
 
 def test_the_escrowed_recovery_key_unlocks_the_degraded_box(guest: Guest, hub_identity):

@@ -74,3 +74,35 @@ def test_a_second_refresh_replaces_the_first_whole(tmp_path):
     user = etree.parse(str(conf / "directory" / "default" / "101.xml"))
     assert next(user.iter("param")).get("value") == survival.a1_hash("101", "pbx.example.com", "new-pw")
     assert sorted(p.name for p in (tmp_path / "survival").iterdir()) == ["conf"]
+
+
+def test_database_locations_are_dropped_for_the_survival_freeswitchs_own_db_directory(tmp_path):
+    current = _rendered(tmp_path / "current")
+    internal = current / "sip_profiles" / "internal.xml"
+    internal.write_text(
+        internal.read_text().replace(
+            "<settings>", '<settings><param name="odbc-dsn" value="sqlite:///run/appliance/freeswitch-db/x.db"/>'
+        )
+    )
+    (current / "autoload_configs" / "switch.conf.xml").write_text(
+        '<configuration><settings><param name="core-db-dsn" value="sqlite:///run/appliance/freeswitch-db/core.db"/>'
+        '<param name="max-sessions" value="1000"/></settings></configuration>'
+    )
+    conf = survival.refresh(current, tmp_path / "survival", group=None)
+    switch = etree.parse(str(conf / "autoload_configs" / "switch.conf.xml"))
+    assert [p.get("name") for p in switch.iter("param")] == ["max-sessions"]
+    profile = etree.parse(str(conf / "sip_profiles" / "internal.xml"))
+    assert "odbc-dsn" not in [p.get("name") for p in profile.iter("param")]
+    # the live configuration keeps them
+    assert "odbc-dsn" in internal.read_text()
+
+
+def test_a_leading_comment_keeps_a_line_of_its_own_above_the_include(tmp_path):
+    # FreeSWITCH's preprocessor drops an included file's <include> line whole; a comment ending on it
+    # would be left unclosed and FreeSWITCH would refuse the whole configuration.
+    current = _rendered(tmp_path / "current")
+    user = current / "directory" / "default" / "101.xml"
+    user.write_text("<!-- Generated.\n     Do not edit. -->\n" + USER.format(id="101", pw="s3cret-101"))
+    conf = survival.refresh(current, tmp_path / "survival", group=None)
+    lines = (conf / "directory" / "default" / "101.xml").read_text().splitlines()
+    assert lines[:3] == ["<!-- Generated.", "     Do not edit. -->", "<include>"]
