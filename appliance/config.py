@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
         # FreeSWITCH records here, in RAM (tmpfs); only encrypted copies reach recordings_dir.
         "recording_staging_dir": "/run/appliance/recordings",
         "voicemail_dir": "/var/lib/appliance/voicemail",
+        # Registrations and live channels (SQLite, written on every call) in RAM: see fsconf.render.Runtime.
+        "volatile_db_dir": "/run/appliance/freeswitch-db",
     },
     # freeswitch_dir: where FreeSWITCH writes CDR files; spool_dir: the listener's own spool.
     "cdr": {"spool_dir": "/var/spool/appliance/cdr", "freeswitch_dir": "/var/spool/appliance/fs-cdr"},

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -59,11 +61,24 @@ class Stack:
                 "recordings_dir": str(self.workdir / "recordings"),
                 "recording_staging_dir": str(self.workdir / "recording-staging"),
                 "voicemail_dir": str(self.workdir / "voicemail"),
+                "volatile_db_dir": str(self._volatile_db_dir()),
             },
             "cdr": {"spool_dir": str(self.workdir / "spool"), "freeswitch_dir": str(self.workdir / "fs-cdr")},
         }
         self.fs: FreeSwitchProcess | None = None
         self.daemons: dict[str, subprocess.Popen] = {}
+
+    def _volatile_db_dir(self) -> Path:
+        """In RAM like the appliance's /run (tmpfs) when the host has /dev/shm, so the tests and the bench
+        run FreeSWITCH's registrations database where the box does; close() removes it."""
+        shm = Path("/dev/shm")
+        if shm.is_dir() and os.access(shm, os.W_OK):
+            self._volatile_tmp: Path | None = Path(tempfile.mkdtemp(prefix="appliance-fsdb-", dir=shm))
+            return self._volatile_tmp
+        self._volatile_tmp = None
+        path = self.workdir / "fs-volatile-db"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     # -- configuration -----------------------------------------------------------------------------
     def bind_site(self) -> None:
@@ -93,6 +108,7 @@ class Stack:
         self.apply(reload=False)
         # mod_voicemail keeps its message index there and needs the directory (tmpfiles makes it on a box).
         Path(self.cfg["freeswitch"]["voicemail_dir"]).mkdir(parents=True, exist_ok=True)
+        Path(self.cfg["freeswitch"]["volatile_db_dir"]).mkdir(parents=True, exist_ok=True)
         self.fs = FreeSwitchProcess(
             binary, Path(self.cfg["freeswitch"]["conf_root"]) / "current", self.workdir / "fs", self.ports["esl"]
         )
@@ -177,6 +193,8 @@ class Stack:
             self.fs.stop()
         for name in list(self.daemons):
             self.stop_daemon(name)
+        if self._volatile_tmp is not None:
+            shutil.rmtree(self._volatile_tmp, ignore_errors=True)
 
     # -- talking to FreeSWITCH ---------------------------------------------------------------------
     def esl(self, command: str) -> str:

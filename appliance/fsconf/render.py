@@ -106,10 +106,16 @@ class Runtime:
     recording_staging_dir: Path = Path("/run/appliance/recordings")
     # Voicemail messages, greetings and their index, on the encrypted data volume (docs/pbx-features.md).
     voicemail_dir: Path = Path("/var/lib/appliance/voicemail")
+    # The SIP profiles' and the core's SQLite databases (registrations, live channels): state the phones
+    # rebuild, written several times per call, kept in RAM (tmpfs) rather than on the data volume.
+    # None leaves them in FreeSWITCH's db directory (-db).
+    volatile_db_dir: Path | None = None
 
     def __post_init__(self) -> None:
         for name in ("cert_dir", "sounds_dir", "recordings_dir", "cdr_dir", "recording_staging_dir", "voicemail_dir"):
             object.__setattr__(self, name, Path(getattr(self, name)))
+        if self.volatile_db_dir is not None:
+            object.__setattr__(self, "volatile_db_dir", Path(self.volatile_db_dir))
 
 
 def default_templates() -> Path:
@@ -393,6 +399,10 @@ def _unsafe_runtime(runtime: Runtime) -> Iterator[str]:
         if not 1 <= getattr(runtime, name) <= 65535:
             yield f"runtime.{name}: {getattr(runtime, name)} is not a port number"
     for name in ("cert_dir", "sounds_dir", "recordings_dir", "cdr_dir", "recording_staging_dir", "voicemail_dir"):
+        if not _PATH_RE.match(str(getattr(runtime, name))):
+            yield f"runtime.{name}: {str(getattr(runtime, name))!r} must be a plain absolute path"
+    if runtime.volatile_db_dir is not None:
+        name = "volatile_db_dir"
         if not _PATH_RE.match(str(getattr(runtime, name))):
             yield f"runtime.{name}: {str(getattr(runtime, name))!r} must be a plain absolute path"
 

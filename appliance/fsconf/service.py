@@ -27,6 +27,7 @@ def runtime(cfg: dict[str, Any]) -> Runtime:
         recording_staging_dir=fs.get("recording_staging_dir", "/run/appliance/recordings"),
         cdr_dir=cfg["cdr"]["freeswitch_dir"],
         voicemail_dir=fs.get("voicemail_dir", "/var/lib/appliance/voicemail"),
+        volatile_db_dir=fs.get("volatile_db_dir") or None,
     )
 
 

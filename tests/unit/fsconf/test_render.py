@@ -198,7 +198,24 @@ def test_switch_conf(tree, snapshot):
     )
     assert (p["sessions-per-second"], p["max-sessions"]) == ("1000", "1000")
     assert p["dump-cores"] == "no"
-    assert "core-db-name" not in p
+    # without a volatile_db_dir the databases stay in FreeSWITCH's db directory
+    assert "core-db-name" not in p and "core-db-dsn" not in p
+    for profile in ("internal", "external"):
+        assert "odbc-dsn" not in params(parse(tree / f"sip_profiles/{profile}.xml").xpath("/profile/settings")[0])
+
+
+def test_volatile_databases_go_to_the_runtime_directory(tmp_path, snapshot, runtime):
+    render(snapshot, dataclasses.replace(runtime, volatile_db_dir="/run/appliance/freeswitch-db"), tmp_path / "c")
+    core = params(parse(tmp_path / "c/autoload_configs/switch.conf.xml"))
+    assert core["core-db-dsn"] == "sqlite:///run/appliance/freeswitch-db/core.db"
+    for profile in ("internal", "external"):
+        p = params(parse(tmp_path / f"c/sip_profiles/{profile}.xml").xpath("/profile/settings")[0])
+        assert p["odbc-dsn"] == f"sqlite:///run/appliance/freeswitch-db/sofia_reg_{profile}.db"
+
+
+def test_render_refuses_a_volatile_db_dir_that_is_not_a_plain_path(tmp_path, snapshot, runtime):
+    with pytest.raises(ConfigError, match="volatile_db_dir"):
+        render(snapshot, dataclasses.replace(runtime, volatile_db_dir="run/x;y"), tmp_path / "c")
 
 
 def test_no_default_passwords_anywhere(tree):
