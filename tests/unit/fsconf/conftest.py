@@ -120,3 +120,15 @@ def tree(tmp_path, snapshot, runtime) -> Path:
 def parse(path: Path) -> etree._Element:
     """Parse one rendered file."""
     return etree.parse(str(path)).getroot()
+
+
+def action_data(element: etree._Element) -> list[str]:
+    """Return the data of element's actions, a multiset's split into one `name=value` per variable."""
+    found: list[str] = []
+    for action in element.xpath("action"):
+        data = action.get("data", "")
+        if action.get("application") == "multiset" and data.startswith("^^"):
+            found += data[3:].split(data[2])
+        else:
+            found.append(data)
+    return found

@@ -9,7 +9,7 @@ import pyrage
 
 from appliance.fsconf import check, render
 
-from .conftest import office, parse
+from .conftest import action_data, office, parse
 
 KEY = str(pyrage.x25519.Identity.generate().to_public())
 
@@ -56,7 +56,7 @@ def test_recording_goes_to_ram_staging_on_answer_once_per_call(tmp_path, runtime
     data = caller.xpath("//action/@data")
     assert f"execute_on_answer_appliance_recording=record_session {staged}" in data
     assert f"2 a s record_session::{staged}" in data
-    callee = parse(tree / "dialplan/default/10_extension_1001.xml").xpath("//action/@data")
+    callee = action_data(parse(tree / "dialplan/default/10_extension_1001.xml").xpath("//extension/condition")[-1])
     assert f"execute_on_answer_appliance_recording=record_session {staged}" in callee
     assert f"2 b s record_session::{staged}" in parse(tree / "dialplan/default/10_extension_1002.xml").xpath(
         "//action/@data"

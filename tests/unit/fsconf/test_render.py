@@ -9,9 +9,10 @@ import re
 import pytest
 
 from appliance.fsconf import ConfigError, Runtime, check, render
+from appliance.fsconf.render import multiset_data
 from appliance.model.patterns import parse as parse_pattern
 
-from .conftest import ESL_PASSWORD, office, parse
+from .conftest import ESL_PASSWORD, action_data, office, parse
 
 MODULES = [
     "mod_console", "mod_logfile", "mod_event_socket", "mod_json_cdr", "mod_sofia", "mod_loopback", "mod_commands",
@@ -218,6 +219,13 @@ def test_render_refuses_a_volatile_db_dir_that_is_not_a_plain_path(tmp_path, sna
         render(snapshot, dataclasses.replace(runtime, volatile_db_dir="run/x;y"), tmp_path / "c")
 
 
+def test_multiset_takes_the_first_separator_no_value_contains():
+    assert multiset_data(a="1", b="x y") == "^^|a=1|b=x y"
+    assert multiset_data(a="p|q", b="2") == "^^~a=p|q~b=2"
+    with pytest.raises(ConfigError, match="separator"):
+        multiset_data(a="|~;!#")
+
+
 def test_no_default_passwords_anywhere(tree):
     for path in tree.rglob("*.xml"):
         text = path.read_text()
@@ -238,7 +246,8 @@ def test_extension_dialplan(tree, snapshot):
         "never",
     )
     assert classify.xpath("action/@data") == ["appliance_call_type=internal"]
-    assert body.xpath("action/@data") == [
+    assert body.xpath("action/@application") == ["multiset", "bridge"]  # one application sets them all
+    assert action_data(body) == [
         "appliance_landed=extension-1002",  # where the call landed, for the CDR (docs/pbx-features.md)
         "appliance_extension=1002",
         "call_timeout=25",
@@ -340,7 +349,8 @@ def test_did_matches_with_and_without_plus_and_transfers_to_its_extension(tree):
         regex = condition.get("expression")
         assert re.fullmatch(regex, name) and re.fullmatch(regex, "+" + name)
         assert not re.fullmatch(regex, name + "9")
-        assert condition.xpath("action/@data") == [
+        assert condition.xpath("action/@application") == ["multiset", "transfer"]
+        assert action_data(condition) == [
             "appliance_call_type=inbound",
             f"appliance_did={stored}",
             f"appliance_tracking_tag={tag}",
