@@ -112,10 +112,13 @@ class Runtime:
     volatile_db_dir: Path | None = None
 
     def __post_init__(self) -> None:
-        for name in ("cert_dir", "sounds_dir", "recordings_dir", "cdr_dir", "recording_staging_dir", "voicemail_dir"):
+        for name in self.path_fields():
             object.__setattr__(self, name, Path(getattr(self, name)))
-        if self.volatile_db_dir is not None:
-            object.__setattr__(self, "volatile_db_dir", Path(self.volatile_db_dir))
+
+    def path_fields(self) -> list[str]:
+        """Return the names of the directories this runtime sets (volatile_db_dir only when it is set)."""
+        names = ["cert_dir", "sounds_dir", "recordings_dir", "cdr_dir", "recording_staging_dir", "voicemail_dir"]
+        return names + (["volatile_db_dir"] if self.volatile_db_dir is not None else [])
 
 
 def default_templates() -> Path:
@@ -417,11 +420,7 @@ def _unsafe_runtime(runtime: Runtime) -> Iterator[str]:
     for name in ("esl_port", "outbound_socket_port"):
         if not 1 <= getattr(runtime, name) <= 65535:
             yield f"runtime.{name}: {getattr(runtime, name)} is not a port number"
-    for name in ("cert_dir", "sounds_dir", "recordings_dir", "cdr_dir", "recording_staging_dir", "voicemail_dir"):
-        if not _PATH_RE.match(str(getattr(runtime, name))):
-            yield f"runtime.{name}: {str(getattr(runtime, name))!r} must be a plain absolute path"
-    if runtime.volatile_db_dir is not None:
-        name = "volatile_db_dir"
+    for name in runtime.path_fields():
         if not _PATH_RE.match(str(getattr(runtime, name))):
             yield f"runtime.{name}: {str(getattr(runtime, name))!r} must be a plain absolute path"
 

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 CONF = "conf"
 MARKER = "SURVIVAL"
+# Where the normal FreeSWITCH keeps its databases (fsconf.render.Runtime.volatile_db_dir).
+DB_LOCATIONS = ("odbc-dsn", "core-db-dsn", "core-db-name")
 
 
 def a1_hash(user: str, domain: str, password: str) -> str:
@@ -81,11 +83,14 @@ def _drop_trunks(conf: Path) -> None:
 
 
 def _profiles(conf: Path, domain: str) -> None:
-    """Turn SIP-TLS off (its key is on the volume) and challenge in the domain's realm (a1-hash is per realm)."""
+    """Turn SIP-TLS off (its key is on the volume), challenge in the domain's realm (a1-hash is per realm)
+    and drop the database location (the normal FreeSWITCH's RAM directory is not there in survival)."""
     for path in (conf / "sip_profiles").glob("*.xml"):
         tree = _parse(path)
-        for param in tree.iter("param"):
-            if param.get("name") in ("tls", "tls-only"):
+        for param in list(tree.iter("param")):
+            if param.get("name") in DB_LOCATIONS:
+                param.getparent().remove(param)
+            elif param.get("name") in ("tls", "tls-only"):
                 param.set("value", "false")
             elif param.get("name") == "challenge-realm":
                 # auto_from would challenge in whatever host a phone puts in From (an IP address, say),
@@ -94,18 +99,15 @@ def _profiles(conf: Path, domain: str) -> None:
         _write(tree, path)
 
 
-DB_LOCATIONS = ("odbc-dsn", "core-db-dsn", "core-db-name")
-
-
-def _drop_db_locations(conf: Path) -> None:
-    """Remove the databases' locations (the normal FreeSWITCH's tmpfs directory does not exist in survival)."""
-    for path in [conf / "autoload_configs" / "switch.conf.xml", *(conf / "sip_profiles").glob("*.xml")]:
-        if not path.exists():
-            continue
-        tree = _parse(path)
-        for param in [p for p in tree.iter("param") if p.get("name") in DB_LOCATIONS]:
-            param.getparent().remove(param)
-        _write(tree, path)
+def _drop_core_db_location(conf: Path) -> None:
+    """Let the survival FreeSWITCH keep its core database in its own db directory, like the profiles'."""
+    path = conf / "autoload_configs" / "switch.conf.xml"
+    if not path.exists():
+        return
+    tree = _parse(path)
+    for param in [p for p in tree.iter("param") if p.get("name") in DB_LOCATIONS]:
+        param.getparent().remove(param)
+    _write(tree, path)
 
 
 def _new_esl_password(conf: Path) -> None:
@@ -131,7 +133,7 @@ def refresh(current: Path, survival_dir: Path, group: str | None = "freeswitch")
     users = _hash_users(staging)
     _drop_trunks(staging)
     _profiles(staging, _domain(staging))
-    _drop_db_locations(staging)
+    _drop_core_db_location(staging)
     _new_esl_password(staging)
     (staging / MARKER).write_text("survival configuration: see docs/storage.md\n", encoding="utf-8")
     for root, dirs, files in os.walk(staging):
