@@ -39,6 +39,11 @@ class Stack:
         self.daemon_log_level = daemon_log_level
         # Spread RTP ranges so two stacks on one host (parallel test sessions) do not collide.
         rtp = 20000 + (os.getpid() % 100) * 200
+        # FreeSWITCH's registrations database in RAM, like the box's /run (tmpfs), where the host has
+        # /dev/shm; start() makes the directory, close() removes this one.
+        shm = Path("/dev/shm")
+        ram = shm.is_dir() and os.access(shm, os.W_OK)
+        self._ram_dir = Path(tempfile.mkdtemp(prefix="appliance-fsdb-", dir=shm)) if ram else None
         self.site: dict[str, Any] = {
             "lan_ip": "127.0.0.1",
             "trunk_ip": "127.0.0.1",
@@ -61,24 +66,12 @@ class Stack:
                 "recordings_dir": str(self.workdir / "recordings"),
                 "recording_staging_dir": str(self.workdir / "recording-staging"),
                 "voicemail_dir": str(self.workdir / "voicemail"),
-                "volatile_db_dir": str(self._volatile_db_dir()),
+                "volatile_db_dir": str(self._ram_dir or self.workdir / "fs-volatile-db"),
             },
             "cdr": {"spool_dir": str(self.workdir / "spool"), "freeswitch_dir": str(self.workdir / "fs-cdr")},
         }
         self.fs: FreeSwitchProcess | None = None
         self.daemons: dict[str, subprocess.Popen] = {}
-
-    def _volatile_db_dir(self) -> Path:
-        """In RAM like the appliance's /run (tmpfs) when the host has /dev/shm, so the tests and the bench
-        run FreeSWITCH's registrations database where the box does; close() removes it."""
-        shm = Path("/dev/shm")
-        if shm.is_dir() and os.access(shm, os.W_OK):
-            self._volatile_tmp: Path | None = Path(tempfile.mkdtemp(prefix="appliance-fsdb-", dir=shm))
-            return self._volatile_tmp
-        self._volatile_tmp = None
-        path = self.workdir / "fs-volatile-db"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
 
     # -- configuration -----------------------------------------------------------------------------
     def bind_site(self) -> None:
@@ -193,8 +186,8 @@ class Stack:
             self.fs.stop()
         for name in list(self.daemons):
             self.stop_daemon(name)
-        if self._volatile_tmp is not None:
-            shutil.rmtree(self._volatile_tmp, ignore_errors=True)
+        if self._ram_dir is not None:
+            shutil.rmtree(self._ram_dir, ignore_errors=True)
 
     # -- talking to FreeSWITCH ---------------------------------------------------------------------
     def esl(self, command: str) -> str:

@@ -167,13 +167,13 @@ _MULTISET_SEPARATORS = "|~;!#"
 
 
 def multiset_data(**variables: Any) -> str:
-    """Return the data of one `multiset` action that sets every variable, in order.
+    """Return the data of one `multiset` action that sets every variable, in order; None values are left out.
 
     Inline or not, every executed application fires CHANNEL_EXECUTE and CHANNEL_EXECUTE_COMPLETE, each
     carrying all of the channel's variables: one multiset instead of a `set` per variable is most of
     what the extension dialplan cost FreeSWITCH per call over a plain bridge (docs/benchmarks.md).
     """
-    items = [f"{name}={value}" for name, value in variables.items()]
+    items = [f"{name}={value}" for name, value in variables.items() if value is not None]
     for sep in _MULTISET_SEPARATORS:
         if not any(sep in item for item in items):
             return f"^^{sep}" + sep.join(items)

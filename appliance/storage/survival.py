@@ -82,15 +82,19 @@ def _drop_trunks(conf: Path) -> None:
     shutil.rmtree(conf / "sip_profiles" / "external", ignore_errors=True)
 
 
+def _drop_db_locations(tree: etree._ElementTree) -> None:
+    for param in [p for p in tree.iter("param") if p.get("name") in DB_LOCATIONS]:
+        param.getparent().remove(param)
+
+
 def _profiles(conf: Path, domain: str) -> None:
     """Turn SIP-TLS off (its key is on the volume), challenge in the domain's realm (a1-hash is per realm)
     and drop the database location (the normal FreeSWITCH's RAM directory is not there in survival)."""
     for path in (conf / "sip_profiles").glob("*.xml"):
         tree = _parse(path)
-        for param in list(tree.iter("param")):
-            if param.get("name") in DB_LOCATIONS:
-                param.getparent().remove(param)
-            elif param.get("name") in ("tls", "tls-only"):
+        _drop_db_locations(tree)
+        for param in tree.iter("param"):
+            if param.get("name") in ("tls", "tls-only"):
                 param.set("value", "false")
             elif param.get("name") == "challenge-realm":
                 # auto_from would challenge in whatever host a phone puts in From (an IP address, say),
@@ -105,8 +109,7 @@ def _drop_core_db_location(conf: Path) -> None:
     if not path.exists():
         return
     tree = _parse(path)
-    for param in [p for p in tree.iter("param") if p.get("name") in DB_LOCATIONS]:
-        param.getparent().remove(param)
+    _drop_db_locations(tree)
     _write(tree, path)
 
 

@@ -222,6 +222,7 @@ def test_render_refuses_a_volatile_db_dir_that_is_not_a_plain_path(tmp_path, sna
 def test_multiset_takes_the_first_separator_no_value_contains():
     assert multiset_data(a="1", b="x y") == "^^|a=1|b=x y"
     assert multiset_data(a="p|q", b="2") == "^^~a=p|q~b=2"
+    assert multiset_data(a="1", b=None, c="3") == "^^|a=1|c=3"  # an optional variable left out
     with pytest.raises(ConfigError, match="separator"):
         multiset_data(a="|~;!#")
 
