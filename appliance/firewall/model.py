@@ -54,6 +54,8 @@ class Policy:
     sip_tls_port: int = 5061
     external_sip_port: int = 5080  # external profile, UDP and TCP; TLS on the next port up
     console_port: int = 443
+    # The CA's public files over plain HTTP (`appliance pki serve-http`): phones fetch the CRL there.
+    pki_http_port: int = 80  # 0: not opened
     rtp_start: int = 16384
     rtp_end: int = 32768
     wireguard_port: int = 0  # 0: nothing listens (a spoke only dials out)
@@ -148,8 +150,9 @@ def _problems(p: Policy, obj: str) -> Iterator[Problem]:
             yield Problem(obj, name, f"{getattr(p, name)} is not a port number")
     if not 1 <= p.external_sip_port < 65535:
         yield Problem(obj, "external_sip_port", "its TLS port (one up) must be a port number too")
-    if not 0 <= p.wireguard_port <= 65535:
-        yield Problem(obj, "wireguard_port", f"{p.wireguard_port} is not a port number (0: none)")
+    for name in ("wireguard_port", "pki_http_port"):
+        if not 0 <= getattr(p, name) <= 65535:
+            yield Problem(obj, name, f"{getattr(p, name)} is not a port number (0: none)")
     for name in ("tunnel_tcp_ports", "lan_tcp_ports", "loopback_ports"):
         for port in getattr(p, name):
             if not 1 <= port <= 65535:
@@ -178,7 +181,7 @@ def _same_interfaces(a: str, b: str) -> bool:
 
 def _overlaps(p: Policy, obj: str) -> Iterator[Problem]:
     """Refuse a loopback-only port that another rule would open: the explicit drop would hide it silently."""
-    opened = {*p.sip_ports, p.console_port, *p.tunnel_tcp_ports, *p.lan_tcp_ports, p.wireguard_port}
+    opened = {*p.sip_ports, p.console_port, p.pki_http_port, *p.tunnel_tcp_ports, *p.lan_tcp_ports, p.wireguard_port}
     for port in p.loopback_ports:
         if port in opened or p.rtp_start <= port <= p.rtp_end:
             yield Problem(obj, "loopback_ports", f"{port} is also opened to the network by another setting")

@@ -195,11 +195,16 @@ def _zones(p: Policy) -> list[str]:
 
 
 def _phone_services(p: Policy) -> list[str]:
-    return [
+    out = [
         f"\t\tudp dport {p.sip_port} accept",
         f"\t\ttcp dport {_set(p.internal_ports)} accept",
         f"\t\tudp dport {p.rtp_start}-{p.rtp_end} accept",
         f"\t\ttcp dport {p.console_port} accept",
+    ]
+    if p.pki_http_port:
+        out += ["\t\t# The CA's root and CRL over plain HTTP.", f"\t\ttcp dport {p.pki_http_port} accept"]
+    return [
+        *out,
         "\t\ticmp type echo-request limit rate 10/second accept",
         "\t\ticmpv6 type echo-request limit rate 10/second accept",
     ]

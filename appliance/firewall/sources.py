@@ -5,7 +5,8 @@
    the console's port, and the metrics exporter's port when it listens on the tunnel;
 2. the WireGuard state: the tunnel interface and the port WireGuard listens on (a spoke: none);
 3. the site in PostgreSQL: SIP ports, RTP range and the carriers' addresses (skipped with use_db=False);
-4. the firewall state (Ansible's): interfaces, networks, console port, rates, anything to override.
+4. the firewall state (Ansible's): interfaces, networks, console port, the CA's plain-HTTP port, rates,
+   anything to override.
 
 The firewall must come up before PostgreSQL (which may sit on a volume still locked): at boot the saved
 ruleset is loaded as it is, and `apply` re-renders from these sources once the box is up.

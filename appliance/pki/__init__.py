@@ -5,6 +5,7 @@ One job per module: `keys` (keys and PEM files), `files` (atomic writes), `clock
 `errors`, `extensions` (shared X.509 extensions), `names` (name constraints), `profiles` (what each kind
 of certificate may be), `root` (the fleet root, off the appliance), `intermediate` (the appliance's own
 CA), `store` (the CA directory and its index), `issue`, `renewal`, `crl` (revocation), `freeswitch`
-(FreeSWITCH's tls-cert-dir) and `cli` (`appliance pki ...`).
+(FreeSWITCH's tls-cert-dir), `published` (the names a public/ folder may serve), `httppublish` (serving
+them over plain HTTP) and `cli` (`appliance pki ...`).
 See docs/pki.md.
 """

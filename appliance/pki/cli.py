@@ -3,7 +3,8 @@
 
 Root commands (`init-root`, `sign-intermediate`, and `list`/`revoke`/`crl` with --root-dir) run on the
 hub or the integrator's machine, where the fleet root lives; the others run on the appliance, against
-its CA directory (`pki.dir` in the configuration, or --pki-dir).
+its CA directory (`pki.dir` in the configuration, or --pki-dir). `serve-http` publishes a CA's public/
+folder over plain HTTP on either (--dir).
 """
 
 from __future__ import annotations
@@ -193,6 +194,18 @@ def _export_console(args, cfg):
 
     paths = export_console(args.dir, _store(args, cfg), now=now())
     return {k: str(v) for k, v in paths.items()}
+
+
+def _serve_http(args, cfg):
+    from appliance.pki.httppublish import parse_listen, serve
+    from appliance.pki.store import CaStore
+
+    addresses = [parse_listen(text, allow_wildcard=args.listen_on_all) for text in args.listen]
+    directory = args.dir or CaStore.appliance(Path(settings(cfg)["dir"])).public_dir
+    if not directory.is_dir():
+        # Not an error: before first boot, or with the data volume locked, every file is a clear 404.
+        log.warning("%s does not exist (yet): every file is answered 404 until the CA publishes there", directory)
+    serve(directory, addresses)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -390,6 +403,22 @@ def add_commands(sub, cmd: Callable[..., argparse.ArgumentParser]) -> None:
     p = cmd(sub, "export-console", _export_console, "copy the console's certificate chain and key into its folder")
     _pki_dir(p)
     p.add_argument("--dir", type=Path, required=True, help="the console's folder (its unit's runtime directory)")
+
+    p = cmd(sub, "serve-http", _serve_http, "publish the CA's public files over plain HTTP (/pki/<name>) until SIGTERM")
+    p.add_argument(
+        "--listen",
+        action="append",
+        required=True,
+        metavar="HOST:PORT",
+        help="an IP address and port, [brackets] around IPv6; repeatable (LAN, tunnel), never a wildcard",
+    )
+    p.add_argument("--dir", type=Path, help="the folder to publish (default: public/ of pki.dir; the hub: its root's)")
+    p.add_argument(
+        "--listen-on-all",
+        action="store_true",
+        help="accept a wildcard --listen (a flashed image, which cannot know its LAN address; the firewall keeps "
+        "the port off the WAN, docs/decisions.md 19)",
+    )
 
 
 def _pki_dir(p: argparse.ArgumentParser) -> None:

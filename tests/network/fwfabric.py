@@ -29,8 +29,8 @@ ZONES = {  # zone: (box interface, box address, peer address)
 }
 ZONES6 = {zone: (f"fd78:{i}::1", f"fd78:{i}::2") for i, zone in enumerate(ZONES, start=1)}
 # Ports the box listens on: what the policy opens, and what it must keep closed.
-TCP_PORTS = {"sip": 5060, "sip_tls": 5061, "external": 5080, "console": 443, "ssh": 22, "esl": 8021, "pg": 5432,
-             "socket": 8084}  # fmt: skip
+TCP_PORTS = {"sip": 5060, "sip_tls": 5061, "external": 5080, "console": 443, "pki_http": 80, "ssh": 22, "esl": 8021,
+             "pg": 5432, "socket": 8084}  # fmt: skip
 UDP_PORTS = {"sip": 5060, "external": 5080, "rtp": 16500, "wireguard": 51820}
 
 LISTENER = r"""
@@ -203,6 +203,7 @@ class Site:
             "lan_networks": ["10.78.1.0/24"],
             "wireguard_port": UDP_PORTS["wireguard"],
             "console_port": TCP_PORTS["console"],
+            "pki_http_port": TCP_PORTS["pki_http"],
             "rtp_start": 16384,
             "rtp_end": 32768,
         } | overrides

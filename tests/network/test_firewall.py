@@ -46,14 +46,21 @@ def test_the_internet_reaches_wireguard_only(site):
 
 def test_phones_reach_sip_media_and_the_console_but_no_control_socket(site):
     assert _open(site.reachable("lan", EVERYTHING)) == {
-        "tcp/sip", "tcp/sip_tls", "tcp/console", "udp/sip", "udp/rtp", "udp/wireguard",
+        "tcp/sip", "tcp/sip_tls", "tcp/console", "tcp/pki_http", "udp/sip", "udp/rtp", "udp/wireguard",
     }  # fmt: skip
     assert site.ping("lan")
 
 
+def test_the_cas_http_port_closes_when_publishing_is_off(site):
+    site.apply(pki_http_port=0)
+    for zone in ("lan", "tun", "wan"):
+        assert not site.reachable(zone, {"pki_http": ("tcp", TCP_PORTS["pki_http"])})["pki_http"], zone
+
+
 def test_the_tunnel_also_reaches_the_carriers_profile_and_ssh(site):
     assert _open(site.reachable("tun", EVERYTHING)) == {
-        "tcp/sip", "tcp/sip_tls", "tcp/external", "tcp/console", "tcp/ssh", "udp/sip", "udp/external", "udp/rtp",
+        "tcp/sip", "tcp/sip_tls", "tcp/external", "tcp/console", "tcp/pki_http", "tcp/ssh", "udp/sip", "udp/external",
+        "udp/rtp",
     }  # fmt: skip
 
 
@@ -70,7 +77,7 @@ def test_a_lan_pattern_finds_the_nic_and_the_uplink_it_also_covers_stays_wan(sit
     # to lan0 and wan0, and the WAN's own name keeps the uplink out of the LAN.
     site.apply(lan_interfaces=["l*", "w*"], wan_interfaces=["wan0"], lan_networks=[])
     assert _open(site.reachable("lan", EVERYTHING)) == {
-        "tcp/sip", "tcp/sip_tls", "tcp/console", "udp/sip", "udp/rtp", "udp/wireguard",
+        "tcp/sip", "tcp/sip_tls", "tcp/console", "tcp/pki_http", "udp/sip", "udp/rtp", "udp/wireguard",
     }  # fmt: skip
     assert _open(site.reachable("wan", EVERYTHING)) == {"udp/wireguard"}
 
@@ -86,7 +93,7 @@ def test_ipv6_neighbour_discovery_works_and_the_same_zones_apply(site):
     # A phone that only has IPv6 must first find the box's MAC address: neighbour solicitations get in.
     assert site.ping("lan", box_lan)
     assert _open(site.reachable("lan", EVERYTHING, host=box_lan)) == {
-        "tcp/sip", "tcp/sip_tls", "tcp/console", "udp/sip", "udp/rtp", "udp/wireguard",
+        "tcp/sip", "tcp/sip_tls", "tcp/console", "tcp/pki_http", "udp/sip", "udp/rtp", "udp/wireguard",
     }  # fmt: skip
     assert _open(site.reachable("wan", EVERYTHING, host=box_wan)) == {"udp/wireguard"}
     assert not site.ping("wan", box_wan)

@@ -21,6 +21,7 @@ def test_defaults_need_only_the_lan_interface():
     assert policy.sip_ports == (5060, 5061, 5080, 5081)
     assert policy.loopback_ports == (8021, 5432, 8084)
     assert policy.wireguard_port == 0, "a spoke only dials out: nothing listens on the WAN by default"
+    assert policy.pki_http_port == 80, "phones fetch the CRL over plain HTTP"
 
 
 def test_without_a_lan_interface_nobody_could_reach_the_box():
@@ -53,6 +54,8 @@ def test_every_problem_is_reported_at_once():
 def test_a_loopback_only_port_may_not_be_opened_elsewhere():
     problems = _problems({"lan_interfaces": ["eth0"], "console_port": 8021})
     assert problems == ["firewall: loopback_ports: 8021 is also opened to the network by another setting"]
+    problems = _problems({"lan_interfaces": ["eth0"], "pki_http_port": 8084})
+    assert problems == ["firewall: loopback_ports: 8084 is also opened to the network by another setting"]
     problems = _problems({"lan_interfaces": ["eth0"], "rtp_start": 5000, "rtp_end": 6000})
     assert problems == ["firewall: loopback_ports: 5432 is also opened to the network by another setting"]
 
@@ -65,6 +68,7 @@ def test_ports_ranges_and_rates_are_checked():
             "rtp_start": 30000,
             "rtp_end": 20000,
             "wireguard_port": 70000,
+            "pki_http_port": 65536,
             "trusted_rate": 5,
             "ban_seconds": 0,
         }
@@ -72,6 +76,7 @@ def test_ports_ranges_and_rates_are_checked():
     assert problems == [
         "firewall: external_sip_port: its TLS port (one up) must be a port number too",
         "firewall: wireguard_port: 70000 is not a port number (0: none)",
+        "firewall: pki_http_port: 65536 is not a port number (0: none)",
         "firewall: rtp_start: RTP range 30000-20000 is empty",
         "firewall: ban_seconds: must be 1 or more",
         "firewall: trusted_rate: trusted sources must get at least the untrusted rate and burst",

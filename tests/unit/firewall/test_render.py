@@ -29,6 +29,7 @@ def _index(rules: list[str], start: str) -> int:
         {},
         {"wan_interfaces": [], "wireguard_port": 0, "trunk_addresses": [], "lan_networks": []},
         {"tunnel_interfaces": [], "tunnel_tcp_ports": [], "lan_networks": ["fd10::/64"]},
+        {"pki_http_port": 0},
     ],
 )
 def test_nft_accepts_the_ruleset(overrides):
@@ -129,11 +130,22 @@ def test_lan_gets_phones_services_but_not_the_carriers_profile(policy):
         "tcp dport { 5070, 5071 } accept",
         "udp dport 20000-20999 accept",
         "tcp dport 8443 accept",
+        "tcp dport 80 accept",
         "icmp type echo-request limit rate 10/second accept",
         "icmpv6 type echo-request limit rate 10/second accept",
         "udp dport 51820 accept",
     ]
     assert not any("5090" in rule or "22" in rule.split() for rule in rules)
+
+
+def test_the_cas_plain_http_port_is_open_to_the_lan_and_the_tunnel_only(policy):
+    ruleset = render(policy)
+    for chain in ("from_lan", "from_tunnel"):
+        assert "tcp dport 80 accept" in _chain(ruleset, chain), chain
+    assert not any("80" in rule.split() for rule in _chain(ruleset, "from_wan") + _chain(ruleset, "input"))
+    closed = render(office_policy(pki_http_port=0))
+    assert not any("dport 80 " in line for line in closed.splitlines())
+    assert "tcp dport 8080 accept" in _chain(render(office_policy(pki_http_port=8080)), "from_tunnel")
 
 
 def test_tunnel_also_gets_the_carriers_profile_and_ssh(policy):
