@@ -476,6 +476,7 @@ def _parser() -> argparse.ArgumentParser:
     ):
         vpn_cmd(name, help_text).add_argument("--key", type=Path, help="private key file (default: from the state)")
     vpn_cmd("up", "create or update the tunnel to match the desired state (idempotent)")
+    vpn_cmd("check", "validate the desired state without touching the interface (Ansible validates with it)")
     for name, help_text in (("down", "remove the tunnel interface"), ("status", "handshake age and counters per peer")):
         vpn_cmd(name, help_text).add_argument("--interface", help="interface name (default: from the state)")
     a = vpn_cmd("add-peer", "hub: enrol an appliance (writes the peers file, applies when up)")

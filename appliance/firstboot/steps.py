@@ -148,7 +148,7 @@ class FirstBoot:
         database.start_when_first_boot_ends(pg["version"], pg["cluster"])
 
     def enrol(self) -> None:
-        """Enrol with the fleet hub when one is configured (a hook for now)."""
+        """Log what the fleet's enrolment run (ansible/enrol.yml) will carry to the hub, when one is configured."""
         from appliance.pki import intermediate
         from appliance.pki.store import CaStore
         from appliance.vpn import model

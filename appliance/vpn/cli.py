@@ -34,6 +34,12 @@ def up(args: argparse.Namespace, cfg: dict[str, Any]) -> dict[str, Any]:
     return {"interface": tunnel.interface, "changes": apply.up(tunnel)}
 
 
+def check(args: argparse.Namespace, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Validate the desired state (every problem at once, exit 2) and summarise it; nothing is applied."""
+    tunnel = _tunnel(args, cfg)
+    return {"interface": tunnel.interface, "role": tunnel.role, "peers": [p.name for p in tunnel.peers]}
+
+
 def down(args: argparse.Namespace, cfg: dict[str, Any]) -> dict[str, Any]:
     """Remove the interface."""
     data, _, _ = _state(args, cfg, required=False)

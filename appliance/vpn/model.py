@@ -26,7 +26,9 @@ from appliance.files import write_atomic
 from appliance.model.validate import Problem, ValidationFailed
 
 DEFAULT_STATE_PATH = Path("/etc/appliance/vpn.yml")
-SECRETS_DIR = Path("/var/lib/appliance/secrets/wireguard")
+# On the root filesystem, not the encrypted data volume: the tunnel must come up before the volume
+# unlocks, because Tang may be reached through it (docs/decisions.md, 22).
+SECRETS_DIR = Path("/etc/appliance/wireguard")
 DEFAULT_PSK_DIR = SECRETS_DIR / "psk"
 DEFAULT_PEERS_FILE = Path("/var/lib/appliance/vpn/peers.json")
 ROLES = ("spoke", "hub")

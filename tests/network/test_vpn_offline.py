@@ -267,3 +267,25 @@ def test_a_key_others_can_read_is_refused(tmp_path: Path):
         keys.public_key(path)
     with pytest.raises(VpnError, match="no such key file"):
         keys.public_key(tmp_path / "absent.key")
+
+
+def test_check_summarises_a_good_state_and_names_every_problem_of_a_bad_one(tmp_path: Path):
+    """`appliance vpn check` is what the wireguard role validates vpn.yml with before putting it in place."""
+    import subprocess
+    import sys
+
+    def check(data: dict) -> subprocess.CompletedProcess:
+        state = tmp_path / "vpn.yml"
+        state.write_text(json.dumps(data), encoding="utf-8")
+        return subprocess.run(
+            [sys.executable, "-m", "appliance", "--json", "vpn", "check", "--state", str(state)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    good = check(_spoke())
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout) == {"interface": "wg0", "role": "spoke", "peers": ["hub"]}
+    bad = check(_spoke(addresses=["10.200.0.300/16"], mtu="big"))
+    assert bad.returncode == 2
+    assert "addresses" in bad.stderr and "mtu" in bad.stderr, bad.stderr
+    assert not (tmp_path / "wg0.key").exists()  # nothing applied, no key made

@@ -9,9 +9,6 @@ anything is written.
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import shutil
 import stat
 import subprocess
@@ -21,9 +18,8 @@ import pytest
 import yaml
 
 from appliance.console.settings import settings
+from tests.roles import chroots
 
-REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = REPO / ".venv" / "bin"
 PLAYBOOK = """\
 - name: Apply the console role to an image root
   hosts: all
@@ -34,78 +30,26 @@ PLAYBOOK = """\
     - role: console
 """
 
-if os.geteuid() != 0:
-    pytest.skip("the chroot needs root (mount, chroot): console role test skipped", allow_module_level=True)
-if not (VENV_BIN / "ansible-playbook").exists():
-    pytest.skip("ansible not installed in .venv: console role test skipped", allow_module_level=True)
-
-
-def _run(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=300, **kwargs)
+if chroots.missing():
+    pytest.skip(f"{chroots.missing()}: console role test skipped", allow_module_level=True)
 
 
 @pytest.fixture
 def chroot(tmp_path):
-    """Return a chroot with the host's /usr read-only, its own /etc, an appliance account and command."""
-    root = tmp_path / "root"
-    mounts: list[Path] = []
-    try:
-        for name in ("usr", "proc", "dev", "var/lib", "var/tmp", "tmp", "run", "root"):
-            (root / name).mkdir(parents=True, exist_ok=True)
-        for link in ("bin", "sbin", "lib", "lib64"):
-            (root / link).symlink_to(f"usr/{link}")
-        os.chmod(root / "tmp", 0o1777)
-        shutil.copytree("/etc", root / "etc", symlinks=True)
-        local = tmp_path / "usr-local"
-        (local / "bin").mkdir(parents=True)
-        command = local / "bin" / "appliance"
-        command.write_text("#!/bin/sh\n# stands in for the appliance role's command\nexit 0\n")
-        command.chmod(0o755)
-        for args, target in (
-            (["--bind", "/usr"], root / "usr"),
-            (["-o", "remount,bind,ro"], root / "usr"),
-            (["--bind", str(local)], root / "usr" / "local"),
-            (["--bind", "/dev"], root / "dev"),
-            (["-t", "proc", "proc"], root / "proc"),
-        ):
-            done = _run("mount", *args, str(target))
-            assert done.returncode == 0, done.stderr
-            if target not in mounts:
-                mounts.append(target)
-        for cmd in (
-            ["groupadd", "--root", str(root), "--system", "appliance"],
-            ["useradd", "--root", str(root), "--system", "-g", "appliance", "-s", "/usr/sbin/nologin", "appliance"],
-        ):
-            done = _run(*cmd)
-            assert done.returncode in (0, 9), done.stderr  # 9: exists already (copied from this host)
+    """Return a chroot with the host's /usr read-only, its own /etc, an appliance account and a stand-in command."""
+    with chroots.chroot(tmp_path / "root") as root:
         yield root
-    finally:
-        for target in reversed(mounts):
-            _run("umount", "-l", str(target))
 
 
 def play(root: Path, tmp_path: Path, **extra: object) -> subprocess.CompletedProcess:
     """Run the role against the chroot; return the finished ansible-playbook."""
     book = tmp_path / "console.yml"
     book.write_text(PLAYBOOK)
-    env = {
-        **os.environ,
-        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
-        "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_RETRY_FILES_ENABLED": "0",
-        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"),
-    }
-    args = [str(VENV_BIN / "ansible-playbook"), "-i", f"{root},", "-c", "community.general.chroot", str(book)]
-    if extra:
-        args += ["-e", json.dumps(extra)]
-    return _run(*args, env=env, cwd=tmp_path)
+    return chroots.playbook(f"{root},", book, tmp_path, extra)
 
 
 def recap(output: str) -> dict[str, int]:
-    match = re.search(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
-    assert match, output[-2000:]
-    return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups()), strict=True))
+    return next(iter(chroots.recap(output).values()))
 
 
 def test_console_role_in_a_chroot(chroot, tmp_path):
@@ -132,14 +76,16 @@ def test_console_role_in_a_chroot(chroot, tmp_path):
     wants = chroot / "etc/systemd/system/multi-user.target.wants/appliance-console.service"
     assert wants.is_symlink()
     # Enabled, never started: nothing runs the chroot's console.
-    assert _run("pgrep", "-f", "appliance console serve").returncode == 1
+    assert chroots.run("pgrep", "-f", "appliance console serve").returncode == 1
 
     again = play(chroot, tmp_path, console_bind_addresses=addresses)
     assert again.returncode == 0, again.stdout[-3000:]
     assert recap(again.stdout)["changed"] == 0, again.stdout[-3000:]
 
     if shutil.which("systemd-analyze"):
-        verify = _run("systemd-analyze", "verify", f"--root={chroot}", "/etc/systemd/system/appliance-console.service")
+        verify = chroots.run(
+            "systemd-analyze", "verify", f"--root={chroot}", "/etc/systemd/system/appliance-console.service"
+        )
         assert verify.returncode == 0, verify.stdout + verify.stderr
         assert "appliance-console" not in verify.stderr, verify.stderr
 
