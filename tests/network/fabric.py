@@ -101,7 +101,7 @@ class Fabric:
         for ns, address, port in ((self.hub, HUB_UNDERLAY, HUB_PORT), (self.site, SITE_UNDERLAY, SITE_PORT)):
             sh("ip", "-n", ns, "addr", "add", f"{address}/30", "dev", UNDERLAY_IF)
             sh("ip", "-n", ns, "link", "set", UNDERLAY_IF, "up")
-            sh("ip", "netns", "exec", ns, "nft", "-f", "-", stdin=_fence(port))
+            sh("ip", "netns", "exec", ns, "nft", "-f", "-", stdin=fence(port))
         # No dummy module on every host: the hub's loopback carries the address of the network behind it.
         sh("ip", "-n", self.hub, "addr", "add", f"{TRUNK_HOST}/24", "dev", "lo")
         return self
@@ -168,18 +168,23 @@ class Fabric:
         return json.loads(sh("ip", "-j", "-n", ns, *args).stdout or "[]")
 
 
-def _fence(port: int) -> str:
-    """Return nftables rules letting only WireGuard's UDP port over the underlay veth."""
+def fence(port: int, peer_port: bool = False) -> str:
+    """Return nftables rules letting only WireGuard's UDP port over the underlay veth.
+
+    By default port is this namespace's own; with peer_port it is the far end's (a spoke whose own port is
+    random talks to the hub's port only).
+    """
+    here, there = ("sport", "dport") if peer_port else ("dport", "sport")
     return f"""
 table inet fca_fence {{
   chain input {{
     type filter hook input priority 0; policy accept;
-    iifname "{UNDERLAY_IF}" udp dport {port} accept
+    iifname "{UNDERLAY_IF}" udp {here} {port} accept
     iifname "{UNDERLAY_IF}" drop
   }}
   chain output {{
     type filter hook output priority 0; policy accept;
-    oifname "{UNDERLAY_IF}" udp sport {port} accept
+    oifname "{UNDERLAY_IF}" udp {there} {port} accept
     oifname "{UNDERLAY_IF}" drop
   }}
 }}

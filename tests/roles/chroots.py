@@ -112,3 +112,18 @@ def recap(output: str) -> dict[str, dict[str, int]]:
         hosts[host] = dict(zip(("ok", "changed", "unreachable", "failed"), map(int, counts), strict=True))
     assert hosts, output[-2000:]
     return hosts
+
+
+def apply_role(role: str, root: Path, workdir: Path, **extra: object) -> subprocess.CompletedProcess:
+    """Apply one role to the chroot as an image build does (nothing starts); return the finished run."""
+    book = workdir / f"{role}.yml"
+    book.write_text(
+        f"- name: Apply the {role} role to an image root\n  hosts: all\n  gather_facts: true\n"
+        f"  vars:\n    appliance_image_build: true\n  roles:\n    - role: {role}\n"
+    )
+    return playbook(f"{root},", book, workdir, dict(extra))
+
+
+def changed(done: subprocess.CompletedProcess) -> int:
+    """Return how many tasks a single-host run changed."""
+    return next(iter(recap(done.stdout).values()))["changed"]

@@ -11,52 +11,18 @@ from __future__ import annotations
 
 import shutil
 import stat
-import subprocess
-from pathlib import Path
 
-import pytest
 import yaml
 
 from appliance.console.settings import settings
 from tests.roles import chroots
 
-PLAYBOOK = """\
-- name: Apply the console role to an image root
-  hosts: all
-  gather_facts: true
-  vars:
-    appliance_image_build: true
-  roles:
-    - role: console
-"""
-
-if chroots.missing():
-    pytest.skip(f"{chroots.missing()}: console role test skipped", allow_module_level=True)
-
-
-@pytest.fixture
-def chroot(tmp_path):
-    """Return a chroot with the host's /usr read-only, its own /etc, an appliance account and a stand-in command."""
-    with chroots.chroot(tmp_path / "root") as root:
-        yield root
-
-
-def play(root: Path, tmp_path: Path, **extra: object) -> subprocess.CompletedProcess:
-    """Run the role against the chroot; return the finished ansible-playbook."""
-    book = tmp_path / "console.yml"
-    book.write_text(PLAYBOOK)
-    return chroots.playbook(f"{root},", book, tmp_path, extra)
-
-
-def recap(output: str) -> dict[str, int]:
-    return next(iter(chroots.recap(output).values()))
-
 
 def test_console_role_in_a_chroot(chroot, tmp_path):
     addresses = ["192.168.1.10", "10.77.0.2"]
-    first = play(chroot, tmp_path, console_bind_addresses=addresses)
+    first = chroots.apply_role("console", chroot, tmp_path, console_bind_addresses=addresses)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
-    assert recap(first.stdout)["changed"] >= 3
+    assert chroots.changed(first) >= 3
 
     unit = chroot / "etc/systemd/system/appliance-console.service"
     dropin = chroot / "etc/appliance/conf.d/60-console.yml"
@@ -78,9 +44,9 @@ def test_console_role_in_a_chroot(chroot, tmp_path):
     # Enabled, never started: nothing runs the chroot's console.
     assert chroots.run("pgrep", "-f", "appliance console serve").returncode == 1
 
-    again = play(chroot, tmp_path, console_bind_addresses=addresses)
+    again = chroots.apply_role("console", chroot, tmp_path, console_bind_addresses=addresses)
     assert again.returncode == 0, again.stdout[-3000:]
-    assert recap(again.stdout)["changed"] == 0, again.stdout[-3000:]
+    assert chroots.changed(again) == 0, again.stdout[-3000:]
 
     if shutil.which("systemd-analyze"):
         verify = chroots.run(
@@ -91,7 +57,7 @@ def test_console_role_in_a_chroot(chroot, tmp_path):
 
 
 def test_a_wildcard_address_is_refused_before_anything_is_written(chroot, tmp_path):
-    refused = play(chroot, tmp_path, console_bind_addresses=["0.0.0.0"])
+    refused = chroots.apply_role("console", chroot, tmp_path, console_bind_addresses=["0.0.0.0"])
     assert refused.returncode != 0
     assert "console_bind_addresses must list the box's LAN and tunnel IP addresses" in refused.stdout
     assert not (chroot / "etc/systemd/system/appliance-console.service").exists()
@@ -99,7 +65,9 @@ def test_a_wildcard_address_is_refused_before_anything_is_written(chroot, tmp_pa
 
 
 def test_a_wildcard_is_accepted_when_the_image_asks_for_it(chroot, tmp_path):
-    done = play(chroot, tmp_path, console_bind_addresses=["0.0.0.0"], console_listen_on_all=True)
+    done = chroots.apply_role(
+        "console", chroot, tmp_path, console_bind_addresses=["0.0.0.0"], console_listen_on_all=True
+    )
     assert done.returncode == 0, done.stdout[-3000:]
     dropin = chroot / "etc/appliance/conf.d/60-console.yml"
     assert settings(yaml.safe_load(dropin.read_text()))["bind"] == ["0.0.0.0"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.network.fabric import HUB_PORT, HUB_UNDERLAY, TRUNK_HOST, TRUNK_NET, UNDERLAY_IF, Fabric, missing_tools
+from tests.network.fabric import HUB_PORT, HUB_UNDERLAY, TRUNK_HOST, TRUNK_NET, Fabric, fence, missing_tools
 from tests.roles import chroots
 
 pytestmark = pytest.mark.network
@@ -153,20 +153,7 @@ def test_enrolment_signs_each_ca_pairs_the_keys_and_the_tunnel_carries_traffic(f
         # The site fence in the fabric expects a fixed site port; a spoke's port is random: let it
         # talk to the hub's WireGuard port only.
         chroots.run("ip", "netns", "exec", fabric.site, "nft", "delete", "table", "inet", "fca_fence")
-        fence = f"""table inet fca_fence {{
-  chain input {{
-    type filter hook input priority 0; policy accept;
-    iifname "{UNDERLAY_IF}" udp sport {HUB_PORT} accept
-    iifname "{UNDERLAY_IF}" drop
-  }}
-  chain output {{
-    type filter hook output priority 0; policy accept;
-    oifname "{UNDERLAY_IF}" udp dport {HUB_PORT} accept
-    oifname "{UNDERLAY_IF}" drop
-  }}
-}}
-"""
-        done = chroots.run("ip", "netns", "exec", fabric.site, "nft", "-f", "-", input=fence)
+        done = chroots.run("ip", "netns", "exec", fabric.site, "nft", "-f", "-", input=fence(HUB_PORT, peer_port=True))
         assert done.returncode == 0, done.stderr
         for root, ns in ((hub, fabric.hub), (roots["pbx-a"], fabric.site)):
             up = inside(root, "--json", "vpn", "up", ns=ns)

@@ -9,42 +9,11 @@ anything is written; a second run changes nothing; `systemd-analyze verify` of t
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
-
-import pytest
 
 from tests.roles import chroots
 
-PLAYBOOK = """\
-- name: Apply the pki role to an image root
-  hosts: all
-  gather_facts: true
-  vars:
-    appliance_image_build: true
-  roles:
-    - role: pki
-"""
 UNIT = "etc/systemd/system/appliance-pki-http.service"
-
-if chroots.missing():
-    pytest.skip(f"{chroots.missing()}: pki role test skipped", allow_module_level=True)
-
-
-@pytest.fixture
-def chroot(tmp_path):
-    with chroots.chroot(tmp_path / "root") as root:
-        yield root
-
-
-def play(root: Path, tmp_path: Path, **extra: object) -> subprocess.CompletedProcess:
-    book = tmp_path / "pki.yml"
-    book.write_text(PLAYBOOK)
-    return chroots.playbook(f"{root},", book, tmp_path, extra)
-
-
-def changed(done: subprocess.CompletedProcess) -> int:
-    return next(iter(chroots.recap(done.stdout).values()))["changed"]
 
 
 def exec_start(root: Path) -> str:
@@ -53,26 +22,26 @@ def exec_start(root: Path) -> str:
 
 def test_the_publisher_listens_on_the_given_addresses_and_a_rerun_changes_nothing(chroot, tmp_path):
     addresses = ["192.168.1.10", "fd10::1"]
-    first = play(chroot, tmp_path, pki_http_listen=addresses)
+    first = chroots.apply_role("pki", chroot, tmp_path, pki_http_listen=addresses)
     assert first.returncode == 0, first.stdout[-3000:]
     assert exec_start(chroot).endswith("serve-http --listen 192.168.1.10:80 --listen [fd10::1]:80")
     assert (chroot / "etc/systemd/system/multi-user.target.wants/appliance-pki-http.service").is_symlink()
     assert (chroot / "etc/systemd/system/timers.target.wants/appliance-pki-renew.timer").is_symlink()
     assert chroots.run("pgrep", "-f", "pki serve-http").returncode == 1  # enabled, never started
 
-    again = play(chroot, tmp_path, pki_http_listen=addresses)
-    assert again.returncode == 0 and changed(again) == 0, again.stdout[-3000:]
+    again = chroots.apply_role("pki", chroot, tmp_path, pki_http_listen=addresses)
+    assert again.returncode == 0 and chroots.changed(again) == 0, again.stdout[-3000:]
     if shutil.which("systemd-analyze"):
         verify = chroots.run("systemd-analyze", "verify", f"--root={chroot}", f"/{UNIT}")
         assert "appliance-pki-http" not in verify.stderr, verify.stderr
 
 
 def test_the_image_listens_on_all_only_when_asked(chroot, tmp_path):
-    refused = play(chroot, tmp_path, pki_http_listen=["0.0.0.0"])
+    refused = chroots.apply_role("pki", chroot, tmp_path, pki_http_listen=["0.0.0.0"])
     assert refused.returncode != 0
     assert "pki_http_listen must list the box's LAN and tunnel IP addresses" in refused.stdout
     assert not (chroot / UNIT).exists()
 
-    image = play(chroot, tmp_path, pki_http_listen=["0.0.0.0"], pki_http_listen_on_all=True)
+    image = chroots.apply_role("pki", chroot, tmp_path, pki_http_listen=["0.0.0.0"], pki_http_listen_on_all=True)
     assert image.returncode == 0, image.stdout[-3000:]
     assert exec_start(chroot).endswith("serve-http --listen-on-all --listen 0.0.0.0:80")
