@@ -475,6 +475,9 @@ def _parser() -> argparse.ArgumentParser:
         ("pubkey", "print the public key, the one key that leaves the box"),
     ):
         vpn_cmd(name, help_text).add_argument("--key", type=Path, help="private key file (default: from the state)")
+    vpn_cmd("pskgen", "hub: create a preshared key file (0600) unless it exists").add_argument(
+        "--key", type=Path, required=True, help="the preshared key file, e.g. <psk_dir>/<appliance>.psk"
+    )
     vpn_cmd("up", "create or update the tunnel to match the desired state (idempotent)")
     vpn_cmd("check", "validate the desired state without touching the interface (Ansible validates with it)")
     for name, help_text in (("down", "remove the tunnel interface"), ("status", "handshake age and counters per peer")):

@@ -22,6 +22,11 @@ def keygen(args: argparse.Namespace, cfg: dict[str, Any]) -> dict[str, Any]:
     return {"private_key_file": str(path), "created": created, "public_key": keys.public_key(path)}
 
 
+def pskgen(args: argparse.Namespace, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Create a preshared key file unless it exists (never print the key)."""
+    return {"preshared_key_file": str(args.key), "created": keys.ensure_preshared_key(args.key)}
+
+
 def pubkey(args: argparse.Namespace, cfg: dict[str, Any]) -> Any:
     """Return the public key (the only key that leaves the box)."""
     key = keys.public_key(_key_path(args, cfg))
