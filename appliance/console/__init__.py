@@ -61,6 +61,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     for module in (webhooks, system, backups, consoleusers):  # areas added later: one entry here and one in nav.NAV
         app.register_blueprint(module.bp)
     app.register_blueprint(pkipublic.bp)  # no page: the CA's public files for phones and the hub
+    from appliance.console import provisioning
+
+    app.register_blueprint(provisioning.bp)  # no page: phones fetch their profiles with their own accounts
     from appliance.console import forwarding, menus, recordings, tracking, voicemail
 
     for module in (forwarding, menus, voicemail, recordings, tracking):  # the PBX features

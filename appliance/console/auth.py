@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 # Reachable without signing in. The API authenticates with its own bearer tokens.
-PUBLIC_ENDPOINTS = {"auth.signin", "static", "pki_public.published"}  # the CA's public files: phones, the hub
+# The CA's public files (phones, the hub); phones' profiles, which check the phone's own credentials.
+PUBLIC_ENDPOINTS = {"auth.signin", "static", "pki_public.published", "provisioning.yealink", "provisioning.as_json"}
 # Reachable while a password change is forced, and by read-only users with POST.
 SELF_SERVICE = {"auth.password", "auth.signout"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}

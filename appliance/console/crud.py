@@ -87,6 +87,7 @@ def _detail(kind: Kind, key: str, secrets: bool) -> Any:
         managed=obj.managed_by == "ansible",
         note=MANAGED_NOTE,
         accounts=_accounts(kind, snap, obj, secrets),
+        provision_url=_provision_url(kind, snap, obj),
         secrets=secrets,
         history=audit.recent(get_conn(), 10, kind.name, key),
     )
@@ -117,6 +118,15 @@ def _accounts(kind: Kind, snap: Snapshot, obj: Any, secrets: bool) -> list[dict[
         if not secrets:
             account["password"] = None
     return accounts
+
+
+def _provision_url(kind: Kind, snap: Snapshot, obj: Any) -> str | None:
+    """Where a device with a MAC address fetches its profile (docs/provisioning.md)."""
+    from appliance.provisioning.profile import mac_key
+
+    if kind.name != "device" or not mac_key(obj.mac or ""):
+        return None
+    return f"https://{snap.site.lan_ip}/provision/{mac_key(obj.mac)}.cfg"
 
 
 def _edit(kind: Kind, key: str | None) -> Any:

@@ -86,6 +86,8 @@ def test_device_detail_lists_each_port_account(admin, office):
     accounts = element_text(page, "accounts")
     assert "port 1 (extension 101)" in accounts
     assert line["sip_username"] in accounts and line["sip_password"] in accounts
+    # desk-101 has a MAC address: the page says where the phone fetches its profile.
+    assert "https://127.0.0.1/provision/001122aabbcc.cfg" in element_text(page, "provision-url")
 
 
 def test_credentials_need_csrf_and_admin(admin, readonly, office):

@@ -344,3 +344,40 @@ def test_a_certificate_about_to_expire_is_replaced_even_under_a_call(expiring_of
         time.sleep(0.1)
     assert dialog.terminated_by is not None or phone.closed.is_set(), "the restart did not end the TLS call"
     assert desk.wait(timeout=30).received("BYE"), "the UDP callee's leg was not hung up"
+
+
+# -- (f) provisioning: the phone's profile carries the root it then trusts ------------------------------
+def test_a_provisioned_phone_trusts_only_the_root_it_was_given_and_registers_and_calls(tls_office, tmp_path):
+    """Fetch ata1's profile from the console with its own account; use nothing else to reach FreeSWITCH."""
+    from psycopg import connect
+
+    from appliance.console import create_app
+    from tests.console.conftest import FakeClock, console_config
+
+    with connect(tls_office.dsn, autocommit=True) as conn:
+        conn.execute("UPDATE devices SET mac = '00:0b:82:01:02:03' WHERE name = 'ata1'")
+    config = console_config(tls_office.dsn, FakeClock(NOW))
+    config["APPLIANCE_CONFIG"]["pki"]["dir"] = str(tls_office.ca.store.dir)
+    username, password = tls_office.account("ata1-1")
+    fetched = (
+        create_app(config)
+        .test_client()
+        .get("/provision/000b82010203.json", base_url="https://localhost", auth=(username, password))
+    )
+    assert fetched.status_code == 200, fetched.data
+    profile = fetched.get_json()
+    assert (profile["server"], profile["transport"], profile["srtp"]) == ("127.0.0.1", "tls", "mandatory")
+    root = tmp_path / "provisioned-root.pem"
+    root.write_text(profile["root_pem"])
+    account = profile["accounts"][0]
+    phone = SipTlsPhone(
+        profile["port"], ssl.create_default_context(cafile=str(root)),
+        user=account["username"], password=account["password"], domain=profile["domain"],
+    )  # fmt: skip
+    tls_office.tls_phones.append(phone)
+    assert phone.connect().register().status == 200
+    desk = _callee(tls_office)
+    dialog = _answered(_call(phone, srtp=profile["srtp"] == "mandatory"))
+    assert f"a=crypto:1 {SRTP_SUITE} inline:" in dialog.answer.body
+    assert dialog.bye().status == 200
+    assert desk.wait(timeout=30).ok
