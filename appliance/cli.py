@@ -237,7 +237,9 @@ def _dev_add(args, cfg):
         if not sep or not port.isdigit():
             raise ValidationFailed([_problem(f"device {args.name}", "line", f"{spec!r} must look like PORT:EXTENSION")])
         lines.append({"port": int(port), "extension": ext})
-    return _store(args, cfg).add_device(args.name, args.kind, lines, mac=args.mac or "", model=args.model or "")
+    return _store(args, cfg).add_device(
+        args.name, args.kind, lines, mac=args.mac or "", model=args.model or "", tls=args.tls
+    )
 
 
 def _dev_list(args, cfg):
@@ -401,6 +403,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--line", action="append", required=True, metavar="PORT:EXT")
     a.add_argument("--mac")
     a.add_argument("--model")
+    a.add_argument("--tls", action="store_true", help="registers over TLS: calls to it require SRTP")
     _cmd(dev, "list", _dev_list, "list devices and their accounts").add_argument("--secrets", action="store_true")
     _cmd(dev, "remove", _dev_remove, "remove a device").add_argument("name")
 

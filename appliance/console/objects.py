@@ -159,7 +159,7 @@ def _add_extension(store: Store, v: dict[str, Any]) -> None:
 
 
 def _add_device(store: Store, v: dict[str, Any]) -> None:
-    store.add_device(v["name"], v["kind"], v["lines"] or [], mac=v["mac"], model=v["model"])
+    store.add_device(v["name"], v["kind"], v["lines"] or [], mac=v["mac"], model=v["model"], tls=v.get("tls", False))
 
 
 def _add_trunk(store: Store, v: dict[str, Any]) -> None:
@@ -220,7 +220,12 @@ def _replace_device(store: Store, before: Any, v: dict[str, Any]) -> None:
             lines.append({"port": line["port"], "extension": line["extension"], **credentials})
     store.remove_device(before.name)
     store.add_device(
-        before.name, v.get("kind", before.kind), lines, mac=v.get("mac", before.mac), model=v.get("model", before.model)
+        before.name,
+        v.get("kind", before.kind),
+        lines,
+        mac=v.get("mac", before.mac),
+        model=v.get("model", before.model),
+        tls=v.get("tls", before.tls),
     )
 
 

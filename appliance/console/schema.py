@@ -146,6 +146,13 @@ DEVICE = Kind(
             pattern=f"^$|{MAC_RE.pattern}",
         ),
         Field("model", "str", "Model", default="", max_length=80),
+        Field(
+            "tls",
+            "bool",
+            "Registers over TLS",
+            "calls to it then require SRTP, and its provisioning profile says TLS (the site must offer TLS)",
+            default=False,
+        ),
     ),
 )
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from appliance.fsconf import contacts
 from appliance.model import Snapshot, destinations
 from appliance.model.menus import Ivr, Queue, RingGroup
 
@@ -105,13 +106,14 @@ def _ivr(snapshot: Snapshot, ivr: Ivr) -> dict[str, Any]:
 def _group(snapshot: Snapshot, group: RingGroup) -> dict[str, Any]:
     # Every registration of each member, spelled out: inside a multi-leg bridge FreeSWITCH's user/
     # endpoint would ring only the first contact of the user's dial string (the extension's own).
-    contacts = {m: _contacts(snapshot, m) for m in group.members}
+    domain = snapshot.site.domain
     if group.strategy == "sequential":
         # Each member (all its phones at once) rings for ring_seconds in turn; unregistered ones are skipped.
-        dial = "|".join(",".join(f"[leg_timeout={group.ring_seconds}]{c}" for c in contacts[m]) for m in group.members)
+        timeout = f"leg_timeout={group.ring_seconds}"
+        dial = "|".join(",".join(contacts.legs(snapshot, m, m, domain, timeout)) for m in group.members)
         total = group.ring_seconds * len(group.members)
     else:
-        dial = ",".join(c for m in group.members for c in contacts[m])
+        dial = ",".join(c for m in group.members for c in contacts.legs(snapshot, m, m, domain))
         total = group.ring_seconds
     return {
         "name": group.name,
@@ -122,12 +124,6 @@ def _group(snapshot: Snapshot, group: RingGroup) -> dict[str, Any]:
         "ring_seconds": group.ring_seconds,
         "fallback": _transfer(group.fallback_kind, group.fallback),
     }
-
-
-def _contacts(snapshot: Snapshot, extension: str) -> list[str]:
-    domain = snapshot.site.domain
-    users = [extension] + [ln.sip_username for d in snapshot.devices for ln in d.lines if ln.extension == extension]
-    return [f"${{sofia_contact(*/{u}@{domain})}}" for u in users]
 
 
 def _queue(snapshot: Snapshot, queue: Queue, domain: str) -> dict[str, Any]:

@@ -26,8 +26,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from appliance.addresses import is_ip, is_network
 from appliance.fsconf import calls as pbx_calls
+from appliance.fsconf import contacts as contacts_for
 from appliance.fsconf import menus_render
 from appliance.fsconf.check import ConfigError
+from appliance.fsconf.contacts import SRTP_SUITES
 from appliance.model import Extension, OutboundRoute, Snapshot, Trunk, destinations, media
 from appliance.model import patterns as dialpatterns
 
@@ -50,13 +52,13 @@ TLS_CIPHERS = ":".join(
     )
 )
 
-# SDES suites for SRTP with phones (docs/sip-tls.md): the two every SDES phone implements (RFC 4568),
-# strongest first. FreeSWITCH's default list would also accept AES_CM_128_NULL_AUTH (no integrity).
-SRTP_SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
-
 # Rings every registration of the dialled user (as FreeSWITCH's vanilla directory does,
-# without the verto endpoint the appliance does not load).
-DIAL_PREFIX = "{^^:sip_invite_domain=${dialed_domain}:presence_id=${dialed_user}@${dialed_domain}}"
+# without the verto endpoint the appliance does not load). local_var_clobber: a leg's own [variables]
+# win over the dial-vars (without it FreeSWITCH sets the {} ones last, so a TLS device's SRTP-only leg
+# would be offered plain RTP again: switch_ivr_originate.c).
+DIAL_PREFIX = (
+    "{^^:local_var_clobber=true:sip_invite_domain=${dialed_domain}:presence_id=${dialed_user}@${dialed_domain}}"
+)
 OWN_CONTACTS = "${sofia_contact(*/${dialed_user}@${dialed_domain})}"
 
 # A withheld caller ID: anonymous From (RFC 3323), the real number in a screened
@@ -283,8 +285,7 @@ def _gateway(trunk: Trunk) -> dict[str, Any]:
 def _users(snapshot: Snapshot) -> list[dict[str, Any]]:
     users = []
     for ext in snapshot.extensions:
-        lines = [line.sip_username for dev in snapshot.devices for line in dev.lines if line.extension == ext.number]
-        contacts = [OWN_CONTACTS] + [f"${{sofia_contact(*/{u}@${{dialed_domain}})}}" for u in lines]
+        contacts = contacts_for.legs(snapshot, ext.number, "${dialed_user}", "${dialed_domain}")
         users.append(
             {
                 "id": ext.number,

@@ -86,6 +86,8 @@ class Device:
     model: str = ""
     managed_by: str = "console"
     id: int | None = None
+    # Registers over TLS: calls to its lines offer SRTP only (docs/sip-tls.md).
+    tls: bool = False
 
 
 @dataclass(frozen=True)

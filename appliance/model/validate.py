@@ -168,6 +168,8 @@ def _devices(snap: Snapshot) -> Iterator[Problem]:
             yield Problem(obj, "mac", f"{dev.mac!r} is not a MAC address like 00:11:22:aa:bb:cc")
         if not dev.lines:
             yield Problem(obj, "lines", "a device needs at least one line or port")
+        if dev.tls and not snap.site.tls_enabled:
+            yield Problem(obj, "tls", "the site does not offer SIP over TLS (site tls_enabled is off)")
         yield from _lines(snap, dev, usernames)
         yield from _managed(obj, dev.managed_by)
 

@@ -28,7 +28,7 @@ class Profile:
     mac: str
     server: str
     domain: str
-    transport: str  # "tls" when the site offers it, else "udp"
+    transport: str  # "tls" for a TLS device, else "udp"
     port: int
     srtp: str  # "mandatory" over TLS (the appliance refuses TLS calls without it), else "optional"
     root_pem: str  # the fleet root: the phone trusts SIP-TLS and HTTPS provisioning with it
@@ -51,14 +51,14 @@ def find_device(snap: Snapshot, mac: str) -> Device | None:
 
 
 def for_device(snap: Snapshot, device: Device, root_pem: str) -> Profile:
-    """Return the device's profile: each line's account, the server, TLS and SRTP when the site offers TLS."""
+    """Return the device's profile: each line's account, the server; TLS with SRTP for a TLS device."""
     site = snap.site
     names = {e.number: e.name for e in snap.extensions}
     accounts = tuple(
         Account(ln.port, ln.extension, names.get(ln.extension, ln.extension), ln.sip_username, ln.sip_password)
         for ln in sorted(device.lines, key=lambda ln: ln.port)
     )
-    tls = site.tls_enabled
+    tls = device.tls and site.tls_enabled  # validation refuses a TLS device on a site without TLS
     return Profile(
         device=device.name,
         mac=mac_key(device.mac) or "",

@@ -178,14 +178,15 @@ class Store:
 
     # -- devices -----------------------------------------------------------------------------------
     def add_device(
-        self, name: str, kind: str, lines: list[dict[str, Any]], *, mac: str = "", model: str = ""
+        self, name: str, kind: str, lines: list[dict[str, Any]], *, mac: str = "", model: str = "", tls: bool = False
     ) -> Device:
         """Add a phone or FXS gateway; each line is {port, extension[, sip_username, sip_password]}."""
         with self.change() as conn:
             self._refuse_existing(conn, "device", "devices", "name", name)
             device_id = conn.execute(
-                "INSERT INTO devices (name, kind, mac, model, managed_by) VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                (name, kind, mac.lower(), model, self.actor),
+                "INSERT INTO devices (name, kind, mac, model, tls, managed_by) VALUES (%s, %s, %s, %s, %s, %s)"
+                " RETURNING id",
+                (name, kind, mac.lower(), model, tls, self.actor),
             ).fetchone()["id"]
             for line in lines:
                 self._insert_line(conn, device_id, name, line)

@@ -27,6 +27,7 @@ def test_a_phone_gets_its_tls_and_srtp_profile_with_the_fleet_root(ca_app, db, t
     app, store, _leaf = ca_app
     seed_pbx(db)
     Store(db).update_site(tls_enabled=True, lan_ip="127.0.0.1", internal_tls_port=5061)
+    db.execute("UPDATE devices SET tls = true WHERE name = 'desk-101'")
     username, password = desk_line(db)
     client = app.test_client()
 
@@ -60,9 +61,10 @@ def test_a_phone_gets_its_tls_and_srtp_profile_with_the_fleet_root(ca_app, db, t
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
-def test_without_tls_the_phone_is_told_udp_with_srtp_offered(ca_app, db):
+def test_a_device_not_marked_tls_is_told_udp_with_srtp_offered(ca_app, db):
     app, _store, _leaf = ca_app
     seed_pbx(db)
+    Store(db).update_site(tls_enabled=True)  # the site offers TLS; this phone is not set up for it
     username, password = desk_line(db)
     text = app.test_client().get(f"/provision/{MAC}.cfg", headers=basic(username, password)).get_data(as_text=True)
     assert "account.1.sip_server.1.transport_type = 0" in text and "account.1.srtp_encryption = 1" in text

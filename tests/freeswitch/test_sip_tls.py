@@ -19,7 +19,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from psycopg import connect
 
+from appliance.fsconf.contacts import SRTP_SUITES
 from appliance.pki import crl, intermediate, sip
 from appliance.pki.freeswitch import export_freeswitch
 from appliance.pki.issue import issue
@@ -100,12 +102,17 @@ def make_ca(base: Path) -> Ca:
     return Ca(store, base / "hub" / "root.pem")
 
 
-def _tls_office(pg_cluster, tmp_path_factory, name: str, sip_issued_at: datetime, days: int | None = None):
+def _tls_office(
+    pg_cluster, tmp_path_factory, name: str, sip_issued_at: datetime, days: int | None = None, tls_devices=()
+):
     base = tmp_path_factory.mktemp(name)
     ca = make_ca(base)
     cert = issue(ca.store, "sip", NAMES, now=sip_issued_at, days=days)
     office = TlsOffice(base / "office", new_database(pg_cluster), ca, cert)
     office.populate()
+    if tls_devices:  # before the configuration is rendered at start
+        with connect(office.dsn, autocommit=True) as conn:
+            conn.execute("UPDATE devices SET tls = true WHERE name = ANY(%s)", (list(tls_devices),))
     try:
         yield office.start()
     finally:
@@ -116,6 +123,12 @@ def _tls_office(pg_cluster, tmp_path_factory, name: str, sip_issued_at: datetime
 def tls_office(pg_cluster, tmp_path_factory) -> Iterator[TlsOffice]:
     """A TLS office shared by the tests that leave its certificate and profile alone."""
     yield from _tls_office(pg_cluster, tmp_path_factory, "tls-office", NOW)
+
+
+@pytest.fixture
+def tls_device_office(pg_cluster, tmp_path_factory) -> Iterator[TlsOffice]:
+    """A TLS office whose ATA is marked as registering over TLS: calls to its ports offer SRTP only."""
+    yield from _tls_office(pg_cluster, tmp_path_factory, "tls-device-office", NOW, tls_devices=("ata1",))
 
 
 @pytest.fixture
@@ -259,6 +272,19 @@ def test_udp_phones_are_offered_srtp_and_may_answer_without_it(tls_office):
     assert "RTP/SAVP" in answered.received("INVITE")[0].text
 
 
+def test_calls_to_a_tls_device_offer_srtp_only(tls_device_office):
+    """ata1 is marked TLS: FreeSWITCH's INVITE to its port offers RTP/SAVP alone, no plain-RTP fallback."""
+    phone = tls_device_office.tls_phone("ata1-2")  # extension 103
+    assert phone.register().status == 200
+    assert "ata1-2" in tls_device_office.registered_users({"ata1-2"})
+    tls_device_office.call("101", "103", expect_ok=False)  # the test phone's bare 200 ends the call at once
+    invites = phone.received("INVITE")
+    assert invites, phone.transcript()
+    offer = invites[0].body
+    assert re.findall(r"^m=audio \d+ (\S+)", offer, re.M) == ["RTP/SAVP"], offer
+    assert re.findall(r"^a=crypto:\d+ (\S+)", offer, re.M) == list(SRTP_SUITES), offer
+
+
 # -- (d) expired and revoked certificates are refused --------------------------------------------------
 def test_an_expired_certificate_served_by_freeswitch_is_refused(due_office):
     ca = due_office.ca
@@ -349,13 +375,11 @@ def test_a_certificate_about_to_expire_is_replaced_even_under_a_call(expiring_of
 # -- (f) provisioning: the phone's profile carries the root it then trusts ------------------------------
 def test_a_provisioned_phone_trusts_only_the_root_it_was_given_and_registers_and_calls(tls_office, tmp_path):
     """Fetch ata1's profile from the console with its own account; use nothing else to reach FreeSWITCH."""
-    from psycopg import connect
-
     from appliance.console import create_app
     from tests.console.conftest import FakeClock, console_config
 
     with connect(tls_office.dsn, autocommit=True) as conn:
-        conn.execute("UPDATE devices SET mac = '00:0b:82:01:02:03' WHERE name = 'ata1'")
+        conn.execute("UPDATE devices SET mac = '00:0b:82:01:02:03', tls = true WHERE name = 'ata1'")
     config = console_config(tls_office.dsn, FakeClock(NOW))
     config["APPLIANCE_CONFIG"]["pki"]["dir"] = str(tls_office.ca.store.dir)
     username, password = tls_office.account("ata1-1")

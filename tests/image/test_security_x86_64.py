@@ -438,6 +438,41 @@ def test_a_wireguard_interface_comes_up_on_the_kernel_module(guest: Guest):
         guest.run("ip link del wgtest0; rm -f /run/wgtest.key", check=False)
 
 
+def test_the_tunnel_unit_applies_a_described_tunnel_on_the_kernel_module(guest: Guest):
+    """roles/wireguard's appliance-vpn.service, as enrol.yml leaves it: up, reloaded in place, down."""
+    key = "/etc/appliance/wireguard/wg0.key"
+    assert guest.out(f"stat -c %a {key}") == "600"  # made at first boot, on the root filesystem
+    guest.run("appliance vpn pskgen --key /etc/appliance/wireguard/psk/hub.psk")
+    hub_key = guest.out("wg genkey | wg pubkey")  # a hub that is not there: no handshake is needed here
+
+    def describe(allowed: str) -> None:
+        state = (
+            "role: spoke\ninterface: wg0\naddresses: [10.200.0.7/16]\n"
+            f"peers:\n  - name: hub\n    public_key: {hub_key}\n    endpoint: 10.0.2.2:51820\n"
+            f"    allowed_ips: [{allowed}]\n    preshared_key_file: /etc/appliance/wireguard/psk/hub.psk\n"
+        )
+        guest.run(f"umask 077; printf '%s' '{state}' > /etc/appliance/vpn.yml")
+
+    try:
+        describe("10.200.0.0/16")
+        guest.run("systemctl start appliance-vpn.service")
+        link = json.loads(guest.out("ip -d -j link show wg0"))[0]
+        assert link["linkinfo"]["info_kind"] == "wireguard"
+        assert "10.200.0.7/16" in guest.out("ip -br addr show wg0")
+        status = json.loads(guest.out("appliance --json vpn status"))
+        assert [(p["name"], p["preshared_key"]) for p in status["peers"]] == [("hub", True)]
+
+        describe("10.200.0.0/16, 10.250.0.0/16")
+        guest.run("systemctl reload appliance-vpn.service")
+        assert "10.250.0.0/16" in guest.out("ip route show dev wg0")
+        assert json.loads(guest.out("ip -j link show wg0"))[0]["ifindex"] == link["ifindex"]  # changed in place
+
+        guest.run("systemctl stop appliance-vpn.service")
+        assert guest.run("ip link show wg0", check=False).returncode != 0
+    finally:
+        guest.run("systemctl stop appliance-vpn.service; rm -f /etc/appliance/vpn.yml", check=False)
+
+
 def test_the_survival_configuration_holds_no_plaintext_phone_password(guest: Guest):
     for password in EXT.values():
         found = guest.run(f"grep -rl '{password}' /var/lib/appliance-storage/survival", check=False)
