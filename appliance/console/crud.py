@@ -21,6 +21,7 @@ from appliance.console.db import get_conn
 from appliance.console.schema import Kind, public
 from appliance.model import Snapshot
 from appliance.model.validate import ValidationFailed
+from appliance.provisioning.profile import mac_key
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +123,6 @@ def _accounts(kind: Kind, snap: Snapshot, obj: Any, secrets: bool) -> list[dict[
 
 def _provision_url(kind: Kind, snap: Snapshot, obj: Any) -> str | None:
     """Where a device with a MAC address fetches its profile (docs/provisioning.md)."""
-    from appliance.provisioning.profile import mac_key
-
     if kind.name != "device" or not mac_key(obj.mac or ""):
         return None
     return f"https://{snap.site.lan_ip}/provision/{mac_key(obj.mac)}.cfg"
