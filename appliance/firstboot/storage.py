@@ -202,14 +202,16 @@ def escrow_recovery_key(recovery_key: str, hub_url: str, path: Path = RECOVERY_F
         sealed = provision.escrow_recovery_key(stored, luks_uuid, recovery_key)
         if sealed is not None:
             return sealed
-    # The security stack replaces this with escrow to the hub over WireGuard; until then a person
-    # must copy the file somewhere safe and delete it (it opens the volume without the TPM).
+    # Without the fleet's escrow key nothing can be sealed for the hub: a person must copy the file
+    # somewhere safe and delete it (it opens the volume without the TPM).
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(recovery_key.strip() + "\n")
     log.warning(
         "recovery key of the data volume written to %s%s: copy it somewhere safe and delete the file",
         path,
-        f" (escrow to {hub_url} is not implemented yet)" if hub_url else "",
+        f" (no escrow key is configured, so nothing is sealed for {hub_url}: set cryptstore_escrow_public_key)"
+        if hub_url
+        else "",
     )
     return path

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pyrage import x25519
 
+from appliance.storage import escrow
 from tests.network.fabric import HUB_PORT, HUB_UNDERLAY, TRUNK_HOST, TRUNK_NET, Fabric, fence, missing_tools
 from tests.roles import chroots
 
@@ -28,6 +30,8 @@ pytestmark = pytest.mark.network
 BOOK = chroots.REPO / "ansible" / "enrol.yml"
 APPLIANCES = {"pbx-a": "10.77.0.2", "pbx-b": "10.77.0.3"}
 HUB_TUNNEL = "10.77.0.1"
+UUID = "0f4c2a7e-5b1d-4e8a-9c3f-2d6b8a1e7c40"
+RECOVERY_KEY = "fjdkslrieuvnchgt-bnmvcxzlkjhgfdsa-qwertyuiopasdfgh-zxcvbnmlkjhgfdsa"
 KEY_DIR = Path("etc/appliance/wireguard")
 
 for reason in (chroots.missing(), missing_tools()):
@@ -92,6 +96,12 @@ def inside(root: Path, *args: str, ns: str | None = None) -> subprocess.Complete
 
 def test_enrolment_signs_each_ca_pairs_the_keys_and_the_tunnel_carries_traffic(fleet_roots, tmp_path):
     roots = fleet_roots
+    # pbx-a's first boot sealed its volume's recovery key to the fleet's escrow key; pbx-b has none.
+    escrow_identity = x25519.Identity.generate()
+    (tmp_path / "escrow.key").write_text(str(escrow_identity))
+    sealed = escrow.write_sealed(
+        roots["pbx-a"] / "var/lib/appliance-storage/escrow", UUID, RECOVERY_KEY, str(escrow_identity.to_public())
+    )
     first = enrol(roots, tmp_path)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     assert all(counts["failed"] == 0 for counts in chroots.recap(first.stdout).values())
@@ -137,6 +147,15 @@ def test_enrolment_signs_each_ca_pairs_the_keys_and_the_tunnel_carries_traffic(f
         assert spoke["peers"][0]["public_key"] == hub_key
         assert spoke["peers"][0]["allowed_ips"] == ["10.77.0.0/24", TRUNK_NET]
         assert (box / "etc/systemd/system/multi-user.target.wants/appliance-vpn.service").is_symlink()
+    # The sealed recovery key is on the hub, and only the escrow key opens it there.
+    kept = hub / "var/lib/appliance-hub/escrow/pbx-a" / sealed.name
+    assert kept.read_bytes() == sealed.read_bytes() and stat.S_IMODE(kept.stat().st_mode) == 0o600
+    opened = chroots.run(
+        str(chroots.VENV_BIN / "python"), "-m", "appliance", "storage", "escrow-open", str(kept),
+        "--identity", str(tmp_path / "escrow.key"),
+    )  # fmt: skip
+    assert opened.returncode == 0 and opened.stdout.strip() == RECOVERY_KEY, opened.stderr
+    assert not (hub / "var/lib/appliance-hub/escrow/pbx-b").exists()
     psks = {(hub / KEY_DIR / "psk" / f"{n}.psk").read_text() for n in APPLIANCES}
     assert len(psks) == len(APPLIANCES)
     assert (ca / "public" / "root.crl").is_file()
