@@ -61,13 +61,11 @@ def _authenticated(mac: str) -> profile.Profile:
 
 
 def _owns(device, username: str, password: str) -> bool:
-    """Whether the credentials are one of the device's lines (compared in constant time)."""
-    ok = False
-    for line in device.lines:
-        ok |= hmac.compare_digest(line.sip_username.encode(), username.encode()) & hmac.compare_digest(
-            line.sip_password.encode(), password.encode()
-        )
-    return ok
+    """Whether the credentials are one of the device's lines (passwords compared in constant time)."""
+    return any(
+        line.sip_username == username and hmac.compare_digest(line.sip_password.encode(), password.encode())
+        for line in device.lines
+    )
 
 
 def _root_pem() -> str:
