@@ -123,9 +123,8 @@ def _accounts(kind: Kind, snap: Snapshot, obj: Any, secrets: bool) -> list[dict[
 
 def _provision_url(kind: Kind, snap: Snapshot, obj: Any) -> str | None:
     """Where a device with a MAC address fetches its profile (docs/provisioning.md)."""
-    if kind.name != "device" or not mac_key(obj.mac or ""):
-        return None
-    return f"https://{snap.site.lan_ip}/provision/{mac_key(obj.mac)}.cfg"
+    key = mac_key(obj.mac or "") if kind.name == "device" else None
+    return f"https://{snap.site.lan_ip}/provision/{key}.cfg" if key else None
 
 
 def _edit(kind: Kind, key: str | None) -> Any:

@@ -19,13 +19,17 @@ from appliance.pki.store import CaStore
 bp = Blueprint("pki_public", __name__, url_prefix="/pki")
 
 
+def public_dir() -> Path:
+    """Return the appliance CA's public/ folder (pki.dir of the configuration)."""
+    return CaStore.appliance(Path(current_app.config["APPLIANCE_CONFIG"]["pki"]["dir"])).public_dir
+
+
 @bp.route("/<name>")
 def published(name: str) -> Any:
     """Serve one published file: the fleet root, the chain, the CRL (DER or PEM)."""
     if name not in PUBLISHED:
         abort(404, f"/pki/ serves only {listing()}.")
-    store = CaStore.appliance(Path(current_app.config["APPLIANCE_CONFIG"]["pki"]["dir"]))
-    path = store.public_dir / name
+    path = public_dir() / name
     if not path.is_file():
         abort(404, f"{name} is not published yet (the CA has not made it).")
     return send_file(path, mimetype=PUBLISHED[name], max_age=MAX_AGE_S, download_name=name)

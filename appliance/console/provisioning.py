@@ -11,15 +11,13 @@ it is never cached, and it is served over the console's HTTPS only.
 from __future__ import annotations
 
 import hmac
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from appliance.console import objects
+from appliance.console import objects, pkipublic
 from appliance.console.db import get_conn
 from appliance.console.limiter import SignInLimiter
-from appliance.pki.store import CaStore
 from appliance.provisioning import profile, render
 
 bp = Blueprint("provisioning", __name__, url_prefix="/provision")
@@ -69,8 +67,7 @@ def _owns(device, username: str, password: str) -> bool:
 
 
 def _root_pem() -> str:
-    store = CaStore.appliance(Path(current_app.config["APPLIANCE_CONFIG"]["pki"]["dir"]))
-    path = store.public_dir / "root.pem"
+    path = pkipublic.public_dir() / "root.pem"
     if not path.is_file():
         abort(503, "The CA has not published its root yet (first boot, or the data volume is locked).")
     return path.read_text(encoding="ascii")

@@ -167,6 +167,17 @@ def test_enrolment_signs_each_ca_pairs_the_keys_and_the_tunnel_carries_traffic(f
         ["hub", *APPLIANCES], 0
     ), again.stdout[-4000:]
 
+    # site.yml runs the wireguard role without the hub's key: the enrolled tunnel is left as it is.
+    # (No packages: the chroot's /usr is this machine's, wireguard-tools is there already.)
+    state = (roots["pbx-a"] / "etc/appliance/vpn.yml").read_bytes()
+    site = chroots.apply_role(
+        "wireguard", roots["pbx-a"], tmp_path,
+        appliance_image_build=False, wireguard_address="10.77.0.2/24", wireguard_packages=[],
+    )  # fmt: skip
+    assert site.returncode == 0 and chroots.changed(site) == 0, site.stdout[-3000:]
+    assert (roots["pbx-a"] / "etc/appliance/vpn.yml").read_bytes() == state
+    assert (roots["pbx-a"] / "etc/systemd/system/multi-user.target.wants/appliance-vpn.service").is_symlink()
+
     fabric = Fabric(tmp_path).create()
     try:
         # The site fence in the fabric expects a fixed site port; a spoke's port is random: let it
