@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
@@ -21,6 +22,34 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
             continue
         return port
     raise RuntimeError("no free loopback port found")
+
+
+# Media ports for test peers come from below FreeSWITCH's RTP ranges (devstack spreads those over
+# 20000-39999) and below the kernel's ephemeral ports (32768+), so neither can take one between
+# the check here and the peer's own bind. The cursor keeps concurrent peers of one process apart.
+_MEDIA_LOW, _MEDIA_HIGH = 10000, 20000
+_media_cursor = _MEDIA_LOW + (os.getpid() % 250) * 40
+
+
+def free_udp_block(count: int) -> int:
+    """Return the first of `count` consecutive UDP ports free on 127.0.0.1, outside the RTP and ephemeral ranges."""
+    global _media_cursor
+    span = _MEDIA_HIGH - _MEDIA_LOW
+    for _ in range(span // count):
+        first = _media_cursor
+        _media_cursor = _MEDIA_LOW + (_media_cursor - _MEDIA_LOW + count) % (span - count)
+        if all(_udp_free(port) for port in range(first, first + count)):
+            return first
+    raise RuntimeError(f"no {count} consecutive free UDP ports in {_MEDIA_LOW}-{_MEDIA_HIGH}")
+
+
+def _udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def wait_for_tcp(port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> None:

@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance.devstack.net import free_port
+from appliance.devstack.net import free_port, free_udp_block
 
 SCENARIOS = Path(__file__).resolve().parent / "sipp"
 
@@ -103,7 +103,7 @@ def _base_cmd(target: str, scenario: str, port: int) -> list[str]:
         "-mi",
         "127.0.0.1",
         "-mp",
-        str(free_port()),
+        str(free_udp_block(4)),
         "-nostdin",
     ]
 

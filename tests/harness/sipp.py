@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance.devstack.net import free_port
+from appliance.devstack.net import free_port, free_udp_block
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "sipp"
 _SPLIT = re.compile(r"^-{20,}.*$", re.M)
@@ -93,7 +93,8 @@ class Sipp:
             "-mi",
             "127.0.0.1",
             "-mp",
-            str(free_port()),
+            # sipp binds four ports from here: audio RTP/RTCP, video RTP/RTCP.
+            str(free_udp_block(4)),
             "-s",
             service,
             "-m",
