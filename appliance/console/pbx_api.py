@@ -65,7 +65,7 @@ def recording_key_set() -> Response:
 @bp.route("/tracking", methods=["GET"], endpoint="tracking_stats")
 def tracking_stats() -> Response:
     """Return calls, answered calls and talk time per tag, in total and per day."""
-    q, errors = tracking.parse(request.args, tracking._today())
+    q, errors = tracking.parse(request.args, tracking._today(), blank_is_default=False)
     if errors:
         return error(400, "bad range", [Problem("tracking", k, v) for k, v in errors.items()])
     data = tracking.report(get_conn(), q)

@@ -28,13 +28,19 @@ DEFAULT_DAYS = 30
 PARAMETERS = ("from", "to", "tag")
 
 
-def parse(args: Mapping[str, str], today: date) -> tuple[dict[str, Any], dict[str, str]]:
-    """Read from, to (dates, both included; default the last 30 days) and tag; return them and errors."""
+def parse(args: Mapping[str, str], today: date, *, blank_is_default: bool = True) -> tuple[dict[str, Any], dict[str, str]]:
+    """Read from, to (dates, both included; default the last 30 days) and tag; return them and errors.
+
+    The page's form sends its empty date fields as `from=`: there blank means the default. The API
+    documents a date and refuses a blank one (`blank_is_default=False`); only an absent one defaults.
+    """
     errors: dict[str, str] = {}
     out: dict[str, Any] = {}
     for name, default in (("from", today - timedelta(days=DEFAULT_DAYS - 1)), ("to", today)):
         raw = (args.get(name) or "").strip()
         try:
+            if not raw and name in args and not blank_is_default:
+                raise ValueError(name)
             out[name] = date.fromisoformat(raw) if raw else default
         except ValueError:
             errors[name] = "must be a date like 2030-06-01"

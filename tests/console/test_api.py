@@ -251,6 +251,14 @@ def test_unknown_query_parameters_are_refused(client, office, rw):
     assert client.get("/api/v1/extensions?limit=5", headers=rw).status_code == 400
 
 
+def test_an_empty_call_type_is_refused_as_the_document_says(client, office, rw):
+    # the console's search form sends an empty select as "any type"; the API's parameter is an enum
+    response = client.get("/api/v1/cdrs?call_type=", headers=rw)
+    assert response.status_code == 400
+    assert [p["field"] for p in response.json["problems"]] == ["call_type"]
+    assert client.get("/api/v1/cdrs?call_type=inbound", headers=rw).status_code == 200
+
+
 def test_openapi_document_is_public_and_describes_every_route(app, client):
     response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200

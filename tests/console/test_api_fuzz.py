@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -51,6 +51,9 @@ def test_api_answers_as_documented(fuzz_target, label, mode):
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def fuzz(case):
+        # A query parameter whose value is an empty list is not sent at all, so such a "negative" case
+        # reaches the server as a valid request (found: {'': []} beside valid parameters, answered 200).
+        assume(not any(value == [] for value in (case.query or {}).values()))
         # Every check but one: "schema-valid data must be accepted" cannot hold for a store that refuses
         # cross-object conflicts (overlapping patterns, a DID to a missing extension) with 422.
         case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])

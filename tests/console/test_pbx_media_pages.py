@@ -165,6 +165,8 @@ def test_tracking_filters_by_tag_and_refuses_bad_dates(admin, tracked):
     assert bad.status_code == 400
     assert "must not be before" in bad.get_data(as_text=True)
     assert admin.get("/tracking/?from=yesterday").status_code == 400
+    # the form's empty fields mean the default range
+    assert admin.get("/tracking/?from=&to=&tag=").status_code == 200
 
 
 def test_tracking_csv_export(admin, tracked):
@@ -187,6 +189,10 @@ def test_tracking_api(client, tracked):
     assert [d["day"] for d in data["daily"]] == ["2030-06-01", "2030-06-03"]
     assert client.get("/api/v1/tracking?to=2030-01-01", headers=headers).status_code == 400
     assert client.get("/api/v1/tracking?tags=x", headers=headers).status_code == 400
+    # the document says a date: a blank one is refused (the page's empty form field means the default)
+    blank = client.get("/api/v1/tracking?from=&to=", headers=headers)
+    assert blank.status_code == 400
+    assert {p["field"] for p in blank.get_json()["problems"]} == {"from", "to"}
 
 
 # -- recording and presentation on extensions and routes ----------------------------------------------

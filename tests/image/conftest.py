@@ -20,12 +20,15 @@ import time
 from pathlib import Path
 
 import pytest
+from pyrage import x25519
 
 from appliance.devstack.freeswitch import find_freeswitch
 from images import REPO, project_version, qemu
 from images.build import TEST_SUFFIX, image_name
 from images.preflight import TEST_WITHOUT_FREESWITCH, host_arch
 from tests.image.make_bundle import make_bundle
+from tests.unit.storage.tangd import Tang
+from tests.unit.storage.tangd import missing as tang_missing
 
 WORK = REPO / "build" / "image-test"
 TOOLS = ("mmdebstrap", "mkfs.ext4", "mkfs.vfat", "mcopy", "sfdisk", "xz", "bmaptool", "qemu-system-x86_64", "ssh")
@@ -217,3 +220,19 @@ class Guest:
     def out(self, command: str, timeout: float = 120) -> str:
         """Return a guest command's stdout, stripped."""
         return self.run(command, timeout=timeout).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def tang(tmp_path_factory):
+    """A real Tang server on the host's loopback; a QEMU guest reaches it as 10.0.2.2."""
+    if tang_missing():
+        pytest.skip(f"Tang image test skipped: {tang_missing()}")
+    server = Tang(tmp_path_factory.mktemp("tang")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def hub_identity() -> x25519.Identity:
+    """The fleet's escrow key pair; the private half stays with the test (the hub)."""
+    return x25519.Identity.generate()

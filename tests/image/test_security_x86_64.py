@@ -37,9 +37,8 @@ from pyrage import x25519
 from appliance.devstack.freeswitch import find_freeswitch
 from appliance.storage import escrow
 from images import REPO, project_version, qemu
-from images.disk import SECTOR, read_table
 from tests.harness import sipp
-from tests.image import checks
+from tests.image import checks, unlock
 from tests.image.conftest import Guest, _needs_build_host, _tail
 from tests.image.make_bundle import make_bundle
 from tests.unit.storage.tangd import Tang
@@ -94,45 +93,11 @@ class _Vm(qemu.Vm):
 
 
 @pytest.fixture(scope="module")
-def tang(tmp_path_factory):
-    """A real Tang server on the host's loopback; the guest reaches it as 10.0.2.2."""
-    server = Tang(tmp_path_factory.mktemp("tang")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def hub_identity() -> x25519.Identity:
-    """The fleet's escrow key pair; the private half stays with the test (the hub)."""
-    return x25519.Identity.generate()
-
-
-def _put_settings(disk: Path, text: str, mnt: Path) -> None:
-    """Write /etc/appliance/storage.yml into the image copy's root filesystem (a loop mount at its offset)."""
-    parts = read_table(disk)["partitions"]
-    root = max(parts, key=lambda p: p["size"])
-    mnt.mkdir(parents=True, exist_ok=True)
-    offset, size = root["start"] * SECTOR, root["size"] * SECTOR
-    subprocess.run(["mount", "-o", f"loop,offset={offset},sizelimit={size}", str(disk), str(mnt)], check=True)
-    try:
-        (mnt / "etc" / "appliance" / "storage.yml").write_text(text)
-    finally:
-        subprocess.run(["umount", str(mnt)], check=True)
-
-
-@pytest.fixture(scope="module")
 def guest(security_image: Path, test_key: Path, tang: Tang, hub_identity, tmp_path_factory) -> Guest:
     """Boot a copy without a TPM, Tang and the escrow key configured, and wait for first boot."""
     workdir = tmp_path_factory.mktemp("vm-security")
     disk = qemu.prepare_disk(security_image, workdir / "disk.img", "8G")
-    settings = {
-        "tang_servers": [{"url": f"http://10.0.2.2:{tang.port}", "thp": tang.thumbprint}],
-        "tang_wait": 60,
-        "escrow_public_key": str(hub_identity.to_public()),
-        "escrow_dir": "/var/lib/appliance-storage/escrow",
-        "survival_dir": "/var/lib/appliance-storage/survival",
-    }
-    _put_settings(disk, json.dumps(settings, indent=2) + "\n", workdir / "mnt")
+    unlock.put_settings(disk, unlock.tang_settings(tang, hub_identity), workdir / "mnt")
     ports = {**qemu.pick_ports(), **{name: qemu.pick_port(("tcp",)) for name in CONTROL_PORTS}}
     vm = _Vm(disk, workdir, ports, tpm=False, serial_log=workdir / "serial.log").start()
     try:
@@ -148,54 +113,16 @@ def guest(security_image: Path, test_key: Path, tang: Tang, hub_identity, tmp_pa
         vm.stop()
 
 
-def _status(guest: Guest) -> dict:
-    return json.loads(guest.out("appliance storage status --json"))
-
-
-def _reboot(guest: Guest) -> None:
-    boot_id = guest.out("cat /proc/sys/kernel/random/boot_id")
-    guest.run("systemctl reboot", check=False)
-    deadline = time.monotonic() + BOOT_TIMEOUT
-    while time.monotonic() < deadline:
-        proc = guest.run("cat /proc/sys/kernel/random/boot_id", check=False, timeout=60)
-        if proc.returncode == 0 and proc.stdout.strip() not in ("", boot_id):
-            break
-        time.sleep(10)
-    else:
-        raise AssertionError("the appliance did not come back over SSH after the reboot")
-    # the unlock unit has finished (either way) before the checks look
-    guest.run(
-        "timeout 900 sh -c 'until systemctl show -P ActiveState appliance-storage-unlock.service"
-        " | grep -qx -e active -e failed; do sleep 3; done'",
-        timeout=960,
-    )
-
-
-def _device(guest: Guest) -> str:
-    """Return the LUKS partition (a Tang box has no crypttab line: found by its header's label)."""
-    return guest.out('lsblk -rpno PATH,FSTYPE,LABEL | awk \'$2=="crypto_LUKS" && $3=="appliance-data" {print $1}\'')
-
-
 def _recovery_key(guest: Guest, identity) -> str:
-    uuid = guest.out(f"cryptsetup luksUUID {_device(guest)}")
+    uuid = guest.out(f"cryptsetup luksUUID {unlock.luks_device(guest)}")
     sealed = guest.out(f"base64 -w0 /var/lib/appliance-storage/escrow/{uuid}.age")
     return escrow.open_sealed(base64.b64decode(sealed), str(identity))
 
 
 def test_first_boot_binds_the_volume_to_tang_and_removes_the_initial_key(guest: Guest):
     checks.data_volume_luks2_mounted(guest)
-    mode = guest.out("cat /var/lib/appliance/.storage-mode")
-    assert mode.startswith("mode=tang"), mode
-    device = _device(guest)
-    assert device, guest.out("lsblk -rpno PATH,FSTYPE,LABEL")
-    dump = json.loads(guest.out(f"cryptsetup luksDump --dump-json-metadata {device}"))
-    kinds = sorted(t["type"] for t in dump["tokens"].values())
-    assert kinds == ["clevis", "systemd-recovery"], kinds
-    assert len(dump["keyslots"]) == 2, f"the initial key's slot should be gone: {sorted(dump['keyslots'])}"
-    assert guest.run("test -e /var/lib/appliance-firstboot/initial.key", check=False).returncode != 0
-    assert guest.run("test -e /root/appliance-recovery-key", check=False).returncode != 0, "plaintext recovery key"
-    assert guest.run("grep -q '^appliance-data ' /etc/crypttab", check=False).returncode != 0, "a crypttab line"
-    status = _status(guest)
+    assert unlock.bound_to_tang(guest) == []
+    status = unlock.status(guest)
     assert status["state"] == "unlocked" and status["mounted"] and not status["lab_mode"], status
 
 
@@ -203,7 +130,7 @@ def test_the_escrowed_recovery_key_opens_only_with_the_hub_key_and_wrong_keys_ar
     key = _recovery_key(guest, hub_identity)
     with pytest.raises(escrow.EscrowError):
         _recovery_key(guest, x25519.Identity.generate())
-    device = _device(guest)
+    device = unlock.luks_device(guest)
     test = f"cryptsetup open --test-passphrase --key-file - {device}"
     assert guest.run(f"printf %s '{key}' | {test}", check=False).returncode == 0
     wrong = key[:-1] + ("a" if key[-1] != "a" else "b")
@@ -227,8 +154,8 @@ def test_reboot_unlocks_through_tang_unattended(guest: Guest):
         timeout=180,
     )
     assert refreshed.returncode == 0, guest.out("journalctl -u appliance-survival-refresh.service -n 30 --no-pager")
-    _reboot(guest)
-    status = _status(guest)
+    unlock.reboot(guest, BOOT_TIMEOUT)
+    status = unlock.status(guest)
     assert status["state"] == "unlocked" and status["method"] == "tang", status
     assert guest.out("findmnt -n -o SOURCE /var/lib/appliance").startswith("/dev/mapper/")
     checks.freeswitch_answers_options(guest)
@@ -490,8 +417,8 @@ def test_without_tang_the_box_boots_degraded_and_phones_still_register(guest: Gu
     if not sipp.available():
         pytest.skip("sipp missing: the degraded SIP check needs it")
     tang.stop()
-    _reboot(guest)
-    status = _status(guest)
+    unlock.reboot(guest, BOOT_TIMEOUT)
+    status = unlock.status(guest)
     assert status["state"] == "degraded", status
     assert not status["mounted"] and status["survival"], status
     assert any("tang" in p for p in status["problems"]), status["problems"]
@@ -523,6 +450,6 @@ def test_the_escrowed_recovery_key_unlocks_the_degraded_box(guest: Guest, hub_id
     refused = guest.run("printf %s wrong-key | appliance storage unlock --recovery-key-file -", check=False)
     assert refused.returncode != 0 and "does not open" in (refused.stderr + refused.stdout)
     guest.run(f"printf %s '{key}' | appliance storage unlock --recovery-key-file -")
-    status = _status(guest)
+    status = unlock.status(guest)
     assert status["state"] == "unlocked" and status["method"] == "recovery-key" and status["mounted"], status
     assert guest.run("test -e /var/lib/appliance/.firstboot-done", check=False).returncode == 0
