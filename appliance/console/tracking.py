@@ -28,7 +28,9 @@ DEFAULT_DAYS = 30
 PARAMETERS = ("from", "to", "tag")
 
 
-def parse(args: Mapping[str, str], today: date, *, blank_is_default: bool = True) -> tuple[dict[str, Any], dict[str, str]]:
+def parse(
+    args: Mapping[str, str], today: date, *, blank_is_default: bool = True
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Read from, to (dates, both included; default the last 30 days) and tag; return them and errors.
 
     The page's form sends its empty date fields as `from=`: there blank means the default. The API

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 
 from appliance.devstack.net import free_udp_block
@@ -11,10 +12,10 @@ from appliance.devstack.net import free_udp_block
 def test_blocks_are_free_apart_and_below_the_rtp_and_ephemeral_ranges():
     firsts = [free_udp_block(4) for _ in range(5)]
     for first in firsts:
-        assert 10000 <= first and first + 3 < 20000
+        assert first >= 10000 and first + 3 < 20000
     assert len(set(firsts)) == 5
     starts = sorted(firsts)
-    assert all(b - a >= 4 for a, b in zip(starts, starts[1:]))
+    assert all(b - a >= 4 for a, b in itertools.pairwise(starts))
 
 
 def test_a_block_with_one_port_taken_is_skipped():
