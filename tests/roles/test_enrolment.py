@@ -7,7 +7,8 @@ each appliance's intermediate is signed by the hub's root and constrained to tha
 service certificates verify with OpenSSL, the hub has one peer per appliance with the box's own
 public key and a preshared key both ends share; a second run changes nothing. Then the same state
 files bring the tunnels up in two network namespaces (wireguard-go): the appliance reaches the hub
-and the network behind it through the tunnel.
+and the network behind it through the tunnel, and fetches the hub's CA files and binds a secret to the
+hub's Tang through it (the hub's units' commands run in its namespace).
 """
 
 from __future__ import annotations
@@ -192,5 +193,57 @@ def test_enrolment_signs_each_ca_pairs_the_keys_and_the_tunnel_carries_traffic(f
         assert fabric.ping(fabric.site, TRUNK_HOST)
         status = json.loads(inside(roots["pbx-a"], "--json", "vpn", "status", ns=fabric.site).stdout)
         assert [(p["name"], p["state"], p["preshared_key"]) for p in status["peers"]] == [("hub", "up", True)]
+        hub_services_answer_through_the_tunnel(hub, fabric)
     finally:
         fabric.close()
+
+
+def _unit_value(path: Path, key: str) -> str:
+    """Return the last non-empty `key=` of a unit file (a drop-in's empty one resets the list)."""
+    values = [line.split("=", 1)[1] for line in path.read_text().splitlines() if line.startswith(f"{key}=")]
+    return [v for v in values if v][-1]
+
+
+def hub_services_answer_through_the_tunnel(hub: Path, fabric: Fabric) -> None:
+    """Run the hub's CA publisher and Tang as the role's units describe them, in the hub's namespace.
+
+    systemd does not run in a chroot: the publisher's ExecStart runs as written (the real command, in
+    the hub's chroot), and Tang on the drop-in's ListenStream behind systemd-socket-activate --accept
+    (Debian's tangd.socket has Accept=true; tangd as tangd@.service runs it). The appliance fetches
+    both through the tunnel.
+    """
+    publish = _unit_value(hub / "etc/systemd/system/appliance-hub-publish.service", "ExecStart").split()
+    listen = _unit_value(hub / "etc/systemd/system/tangd.socket.d/appliance-hub.conf", "ListenStream")
+    assert listen == f"{HUB_TUNNEL}:7500"
+    jwk = hub / "var/lib/tang"
+    jwk.mkdir(parents=True, exist_ok=True)
+    in_hub = ["ip", "netns", "exec", fabric.hub]
+    servers = [
+        subprocess.Popen([*in_hub, "chroot", str(hub), *publish], stderr=subprocess.DEVNULL),
+        subprocess.Popen(
+            [*in_hub, "systemd-socket-activate", "--inetd", "--accept", "-l", listen, "/usr/libexec/tangd", str(jwk)],
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+    try:
+        fetch = ["ip", "netns", "exec", fabric.site, "curl", "-fsS", "--retry", "30", "--retry-connrefused"]
+        fetch += ["--retry-delay", "1", "--max-time", "60"]
+        root = subprocess.run([*fetch, f"http://{HUB_TUNNEL}/pki/root.pem"], capture_output=True, timeout=90)
+        assert root.returncode == 0, root.stderr
+        assert root.stdout == (hub / "var/lib/appliance-hub/ca/public/root.pem").read_bytes()
+        crl = subprocess.run([*fetch, f"http://{HUB_TUNNEL}/pki/root.crl"], capture_output=True, timeout=90)
+        assert crl.returncode == 0 and crl.stdout == (hub / "var/lib/appliance-hub/ca/public/root.crl").read_bytes()
+        # What an appliance's first boot does with the hub's Tang: bind a secret, then get it back.
+        assert subprocess.run([*fetch, f"http://{listen}/adv"], capture_output=True, timeout=90).returncode == 0
+        clevis = ["ip", "netns", "exec", fabric.site, "clevis"]
+        bound = subprocess.run(
+            [*clevis, "encrypt", "tang", json.dumps({"url": f"http://{listen}"}), "-y"],
+            input=b"unlock-me", capture_output=True, timeout=60,
+        )  # fmt: skip
+        assert bound.returncode == 0, bound.stderr
+        opened = subprocess.run([*clevis, "decrypt"], input=bound.stdout, capture_output=True, timeout=60)
+        assert opened.returncode == 0 and opened.stdout == b"unlock-me", opened.stderr
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
