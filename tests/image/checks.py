@@ -11,10 +11,12 @@ import ssl
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from images import qemu
 from tests.image.conftest import Guest
 
 READY = r"appliance-firstboot: ready"
@@ -243,3 +245,19 @@ def reboot_keeps_identity_and_unlocks(guest: Guest, timeout: float) -> None:
     assert guest.out(f"findmnt -n -o SOURCE {DATA} || true").startswith("/dev/mapper/"), f"{DATA} not unlocked"
     assert guest.run(f"test -e {DATA}/.firstboot-done", check=False).returncode == 0
     assert guest.out("systemctl --failed --no-legend --plain") == ""
+
+
+@contextlib.contextmanager
+def booted(vm: qemu.Vm, guest: Guest, timeout: float, tail_lines: int = 40) -> Iterator[Guest]:
+    """Start `vm`, wait for first boot's ready line and SSH, yield `guest`; the VM stops on the way out."""
+    vm.start()
+    try:
+        try:
+            vm.wait_for(READY, timeout)
+            guest.wait_for_ssh(300)
+        except (TimeoutError, RuntimeError) as exc:
+            tail = "\n".join(vm.serial_text().splitlines()[-tail_lines:])
+            pytest.fail(f"first boot never became ready: {exc}\nlast serial lines:\n{tail}", pytrace=False)
+        yield guest
+    finally:
+        vm.stop()

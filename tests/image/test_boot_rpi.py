@@ -30,18 +30,11 @@ def guest(rpi_image: Path, test_key: Path, tmp_path_factory) -> Guest:
     workdir = tmp_path_factory.mktemp("vm-rpi")
     disk = qemu.prepare_disk(rpi_image, workdir / "disk.img", "8G")
     direct = qemu.pi_direct_kernel(disk, workdir)
-    vm = qemu.Vm(disk, workdir, qemu.pick_ports(), serial_log=workdir / "serial.log", direct=direct).start()
-    try:
-        guest = Guest(vm, test_key, workdir, SSH_USER, freeswitch=has_freeswitch(rpi_image))
-        try:
-            vm.wait_for(checks.READY, BOOT_TIMEOUT)
-            guest.wait_for_ssh(300)
-        except (TimeoutError, RuntimeError) as exc:
-            tail = "\n".join(vm.serial_text().splitlines()[-40:])
-            pytest.fail(f"first boot never became ready: {exc}\nlast serial lines:\n{tail}", pytrace=False)
+    vm = qemu.Vm(disk, workdir, qemu.pick_ports(), serial_log=workdir / "serial.log", direct=direct)
+    with checks.booted(
+        vm, Guest(vm, test_key, workdir, SSH_USER, freeswitch=has_freeswitch(rpi_image)), BOOT_TIMEOUT
+    ) as guest:
         yield guest
-    finally:
-        vm.stop()
 
 
 def test_first_boot_reports_ready_on_the_serial_console(guest: Guest):

@@ -27,18 +27,11 @@ def guest(x86_64_image: Path, test_key: Path, tmp_path_factory) -> Guest:
     """Boot a copy of the image, enlarged to 8 GiB, and wait for first boot to report ready."""
     workdir = tmp_path_factory.mktemp("vm-x86_64")
     disk = qemu.prepare_disk(x86_64_image, workdir / "disk.img", "8G")
-    vm = qemu.Vm(disk, workdir, qemu.pick_ports(), serial_log=workdir / "serial.log").start()
-    try:
-        guest = Guest(vm, test_key, workdir, SSH_USER, freeswitch=has_freeswitch(x86_64_image))
-        try:
-            vm.wait_for(checks.READY, BOOT_TIMEOUT)
-            guest.wait_for_ssh(300)
-        except (TimeoutError, RuntimeError) as exc:
-            tail = "\n".join(vm.serial_text().splitlines()[-40:])
-            pytest.fail(f"first boot never became ready: {exc}\nlast serial lines:\n{tail}", pytrace=False)
+    vm = qemu.Vm(disk, workdir, qemu.pick_ports(), serial_log=workdir / "serial.log")
+    with checks.booted(
+        vm, Guest(vm, test_key, workdir, SSH_USER, freeswitch=has_freeswitch(x86_64_image)), BOOT_TIMEOUT
+    ) as guest:
         yield guest
-    finally:
-        vm.stop()
 
 
 def test_first_boot_reports_ready_on_the_serial_console(guest: Guest):

@@ -21,7 +21,6 @@ SECURITY_TEST_REUSE=1 boots the image a previous run built (build/security-test/
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shlex
@@ -99,24 +98,9 @@ def guest(security_image: Path, test_key: Path, tang: Tang, hub_identity, tmp_pa
     disk = qemu.prepare_disk(security_image, workdir / "disk.img", "8G")
     unlock.put_settings(disk, unlock.tang_settings(tang, hub_identity), workdir / "mnt")
     ports = {**qemu.pick_ports(), **{name: qemu.pick_port(("tcp",)) for name in CONTROL_PORTS}}
-    vm = _Vm(disk, workdir, ports, tpm=False, serial_log=workdir / "serial.log").start()
-    try:
-        g = Guest(vm, test_key, workdir, "root")
-        try:
-            vm.wait_for(checks.READY, BOOT_TIMEOUT)
-            g.wait_for_ssh(300)
-        except (TimeoutError, RuntimeError) as exc:
-            tail = "\n".join(vm.serial_text().splitlines()[-60:])
-            pytest.fail(f"first boot never became ready: {exc}\nlast serial lines:\n{tail}", pytrace=False)
-        yield g
-    finally:
-        vm.stop()
-
-
-def _recovery_key(guest: Guest, identity) -> str:
-    uuid = guest.out(f"cryptsetup luksUUID {unlock.luks_device(guest)}")
-    sealed = guest.out(f"base64 -w0 /var/lib/appliance-storage/escrow/{uuid}.age")
-    return escrow.open_sealed(base64.b64decode(sealed), str(identity))
+    vm = _Vm(disk, workdir, ports, tpm=False, serial_log=workdir / "serial.log")
+    with checks.booted(vm, Guest(vm, test_key, workdir, "root"), BOOT_TIMEOUT, tail_lines=60) as guest:
+        yield guest
 
 
 def test_first_boot_binds_the_volume_to_tang_and_removes_the_initial_key(guest: Guest):
@@ -127,9 +111,9 @@ def test_first_boot_binds_the_volume_to_tang_and_removes_the_initial_key(guest: 
 
 
 def test_the_escrowed_recovery_key_opens_only_with_the_hub_key_and_wrong_keys_are_refused(guest: Guest, hub_identity):
-    key = _recovery_key(guest, hub_identity)
+    key = unlock.recovery_key(guest, hub_identity)
     with pytest.raises(escrow.EscrowError):
-        _recovery_key(guest, x25519.Identity.generate())
+        unlock.recovery_key(guest, x25519.Identity.generate())
     device = unlock.luks_device(guest)
     test = f"cryptsetup open --test-passphrase --key-file - {device}"
     assert guest.run(f"printf %s '{key}' | {test}", check=False).returncode == 0
@@ -446,7 +430,7 @@ def _wait_active(guest: Guest, unit: str, timeout: float = 120) -> None:
 
 
 def test_the_escrowed_recovery_key_unlocks_the_degraded_box(guest: Guest, hub_identity):
-    key = _recovery_key(guest, hub_identity)
+    key = unlock.recovery_key(guest, hub_identity)
     refused = guest.run("printf %s wrong-key | appliance storage unlock --recovery-key-file -", check=False)
     assert refused.returncode != 0 and "does not open" in (refused.stderr + refused.stdout)
     guest.run(f"printf %s '{key}' | appliance storage unlock --recovery-key-file -")

@@ -11,13 +11,11 @@ the guest) and the hub's escrow key, as enrolment leaves a Pi:
 
 from __future__ import annotations
 
-import base64
 import os
 from pathlib import Path
 
 import pytest
 
-from appliance.storage import escrow
 from images import qemu
 from tests.image import checks, unlock
 from tests.image.conftest import Guest
@@ -35,24 +33,11 @@ def guest(rpi_image: Path, test_key: Path, tang: Tang, hub_identity, tmp_path_fa
     disk = qemu.prepare_disk(rpi_image, workdir / "disk.img", "8G")
     unlock.put_settings(disk, unlock.tang_settings(tang, hub_identity), workdir / "mnt")
     direct = qemu.pi_direct_kernel(disk, workdir)
-    vm = qemu.Vm(disk, workdir, qemu.pick_ports(), serial_log=workdir / "serial.log", direct=direct).start()
-    try:
-        g = Guest(vm, test_key, workdir, "root", freeswitch=False)
-        try:
-            vm.wait_for(checks.READY, BOOT_TIMEOUT)
-            g.wait_for_ssh(300)
-        except (TimeoutError, RuntimeError) as exc:
-            tail = "\n".join(vm.serial_text().splitlines()[-60:])
-            pytest.fail(f"first boot never became ready: {exc}\nlast serial lines:\n{tail}", pytrace=False)
-        yield g
-    finally:
-        vm.stop()
-
-
-def _recovery_key(guest: Guest, identity) -> str:
-    uuid = guest.out(f"cryptsetup luksUUID {unlock.luks_device(guest)}")
-    sealed = guest.out(f"base64 -w0 /var/lib/appliance-storage/escrow/{uuid}.age")
-    return escrow.open_sealed(base64.b64decode(sealed), str(identity))
+    vm = qemu.Vm(disk, workdir, qemu.pick_ports(), serial_log=workdir / "serial.log", direct=direct)
+    with checks.booted(
+        vm, Guest(vm, test_key, workdir, "root", freeswitch=False), BOOT_TIMEOUT, tail_lines=60
+    ) as guest:
+        yield guest
 
 
 def test_first_boot_binds_the_pis_volume_to_tang(guest: Guest):
@@ -77,7 +62,9 @@ def test_without_tang_the_pi_boots_degraded_and_the_escrowed_key_opens_it(guest:
     status = unlock.status(guest)
     assert status["state"] == "degraded" and not status["mounted"], status
     assert any("tang" in p for p in status["problems"]), status["problems"]
-    guest.run(f"printf %s '{_recovery_key(guest, hub_identity)}' | appliance storage unlock --recovery-key-file -")
+    guest.run(
+        f"printf %s '{unlock.recovery_key(guest, hub_identity)}' | appliance storage unlock --recovery-key-file -"
+    )
     status = unlock.status(guest)
     assert status["state"] == "unlocked" and status["method"] == "recovery-key" and status["mounted"], status
     assert guest.out("cat /var/lib/appliance/tang-marker") == "kept"

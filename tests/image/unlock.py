@@ -6,6 +6,7 @@ Shared by the x86_64 security test and the Raspberry Pi Tang test, which check t
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from pyrage import x25519
 
+from appliance.storage import escrow
 from images.disk import SECTOR, read_table
 from tests.image.conftest import Guest
 from tests.unit.storage.tangd import Tang
@@ -49,6 +51,13 @@ def status(guest: Guest) -> dict:
 def luks_device(guest: Guest) -> str:
     """Return the LUKS partition (a Tang box has no crypttab line: found by its header's label)."""
     return guest.out('lsblk -rpno PATH,FSTYPE,LABEL | awk \'$2=="crypto_LUKS" && $3=="appliance-data" {print $1}\'')
+
+
+def recovery_key(guest: Guest, identity: x25519.Identity) -> str:
+    """Open the recovery key the box sealed to the escrow key (as the hub would), from the box's escrow file."""
+    uuid = guest.out(f"cryptsetup luksUUID {luks_device(guest)}")
+    sealed = guest.out(f"base64 -w0 /var/lib/appliance-storage/escrow/{uuid}.age")
+    return escrow.open_sealed(base64.b64decode(sealed), str(identity))
 
 
 def bound_to_tang(guest: Guest) -> list[str]:
