@@ -25,6 +25,7 @@ from pyrage import x25519
 from appliance.storage import escrow
 from tests.network.fabric import HUB_PORT, HUB_UNDERLAY, TRUNK_HOST, TRUNK_NET, Fabric, fence, missing_tools
 from tests.roles import chroots
+from tests.unit.storage.tangd import missing as tang_missing
 
 pytestmark = pytest.mark.network
 
@@ -35,7 +36,7 @@ UUID = "0f4c2a7e-5b1d-4e8a-9c3f-2d6b8a1e7c40"
 RECOVERY_KEY = "fjdkslrieuvnchgt-bnmvcxzlkjhgfdsa-qwertyuiopasdfgh-zxcvbnmlkjhgfdsa"
 KEY_DIR = Path("etc/appliance/wireguard")
 
-for reason in (chroots.missing(), missing_tools()):
+for reason in (chroots.missing(), missing_tools(), tang_missing()):
     if reason:
         pytest.skip(f"{reason}: enrolment test skipped", allow_module_level=True)
 
@@ -208,20 +209,21 @@ def hub_services_answer_through_the_tunnel(hub: Path, fabric: Fabric) -> None:
     """Run the hub's CA publisher and Tang as the role's units describe them, in the hub's namespace.
 
     systemd does not run in a chroot: the publisher's ExecStart runs as written (the real command, in
-    the hub's chroot), and Tang on the drop-in's ListenStream behind systemd-socket-activate --accept
-    (Debian's tangd.socket has Accept=true; tangd as tangd@.service runs it). The appliance fetches
-    both through the tunnel.
+    the hub's chroot), and Tang on the drop-in's ListenStream behind socat, one tangd per connection
+    as Debian's tangd.socket (Accept=true) and tangd@.service run it. The appliance fetches both
+    through the tunnel.
     """
     publish = _unit_value(hub / "etc/systemd/system/appliance-hub-publish.service", "ExecStart").split()
     listen = _unit_value(hub / "etc/systemd/system/tangd.socket.d/appliance-hub.conf", "ListenStream")
     assert listen == f"{HUB_TUNNEL}:7500"
+    address, port = listen.rsplit(":", 1)
     jwk = hub / "var/lib/tang"
     jwk.mkdir(parents=True, exist_ok=True)
     in_hub = ["ip", "netns", "exec", fabric.hub]
     servers = [
         subprocess.Popen([*in_hub, "chroot", str(hub), *publish], stderr=subprocess.DEVNULL),
         subprocess.Popen(
-            [*in_hub, "systemd-socket-activate", "--inetd", "--accept", "-l", listen, "/usr/libexec/tangd", str(jwk)],
+            [*in_hub, "socat", f"TCP-LISTEN:{port},bind={address},fork,reuseaddr", f"EXEC:/usr/libexec/tangd {jwk}"],
             stderr=subprocess.DEVNULL,
         ),
     ]
