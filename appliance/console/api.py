@@ -198,10 +198,7 @@ for _kind in KINDS.values():
 @bp.route("/cdrs")
 def cdrs() -> Response:
     """Search CDRs: the console's filter, newest first, page by page."""
-    f, errors = cdrquery.parse_filter(request.args)
-    # The page's form sends an empty select as `call_type=` (any type); the API documents an enum.
-    if "call_type" in request.args and not request.args["call_type"].strip():
-        errors["call_type"] = f"must be one of {', '.join(cdrquery.CALL_TYPES)}"
+    f, errors = cdrquery.parse_filter(request.args, blank_is_default=False)
     page = _int_arg("page", 1, 1, 100_000, errors)
     per_page = _int_arg("per_page", 50, 1, MAX_PER_PAGE, errors)
     if errors:

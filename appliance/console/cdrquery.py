@@ -59,8 +59,12 @@ class CdrFilter:
     tag: str = ""
 
 
-def parse_filter(args: Mapping[str, str]) -> tuple[CdrFilter, dict[str, str]]:
-    """Read a filter from query arguments (from, to, number, call_type, tag); return it and errors per field."""
+def parse_filter(args: Mapping[str, str], *, blank_is_default: bool = True) -> tuple[CdrFilter, dict[str, str]]:
+    """Read a filter from query arguments (from, to, number, call_type, tag); return it and errors per field.
+
+    The page's search form sends an empty select as `call_type=`, meaning any type. The API documents an
+    enum and refuses a blank one (`blank_is_default=False`); only an absent one means any.
+    """
     errors: dict[str, str] = {}
     start = _when(args.get("from", ""), "from", errors, end_of_day=False)
     end = _when(args.get("to", ""), "to", errors, end_of_day=True)
@@ -73,7 +77,8 @@ def parse_filter(args: Mapping[str, str]) -> tuple[CdrFilter, dict[str, str]]:
             errors[name] = why
             value = ""
         text[name] = value
-    if text["call_type"] and text["call_type"] not in CALL_TYPES:
+    blank_type = not text["call_type"] and "call_type" in args and not blank_is_default
+    if blank_type or (text["call_type"] and text["call_type"] not in CALL_TYPES):
         errors["call_type"] = f"must be one of {', '.join(CALL_TYPES)}"
     return CdrFilter(start, end, text["number"], text["call_type"], text["tag"]), errors
 

@@ -40,10 +40,11 @@ def parse(
     out: dict[str, Any] = {}
     for name, default in (("from", today - timedelta(days=DEFAULT_DAYS - 1)), ("to", today)):
         raw = (args.get(name) or "").strip()
+        if not raw and (blank_is_default or name not in args):
+            out[name] = default
+            continue
         try:
-            if not raw and name in args and not blank_is_default:
-                raise ValueError(name)
-            out[name] = date.fromisoformat(raw) if raw else default
+            out[name] = date.fromisoformat(raw)  # a blank one lands here too and is refused
         except ValueError:
             errors[name] = "must be a date like 2030-06-01"
             out[name] = default
