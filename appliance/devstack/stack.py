@@ -159,6 +159,10 @@ class Stack:
         wait_for_tcp(self.ports["socket"])
 
     def _daemon(self, name: str, *args: str) -> None:
+        running = self.daemons.get(name)
+        if running is not None and running.poll() is None:
+            # A second one would run unseen beside the first (only the newest is stopped).
+            raise RuntimeError(f"the {name} daemon is already running (pid {running.pid}); stop it first")
         out = (self.workdir / f"{name}.log").open("ab")
         self.daemons[name] = subprocess.Popen(
             [sys.executable, "-m", "appliance", "daemon", name, *args, "--log-level", self.daemon_log_level],

@@ -44,7 +44,7 @@ class Plan:
     ramp_seconds: float  # per ramp step
     pdd_seconds: float  # per PDD run at half the knee
     capacity_seconds: float  # per capacity run, counted at the knee's rate
-    pairs: int  # appliance and static sessions, interleaved A, B, A, B...
+    rounds: int  # sessions of each set-up, interleaved A, B, C, A, B, C...
 
 
 FULL = Plan((5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 120, 140, 160, 200, 250, 300, 400), 8, 15, 12, 3)
@@ -186,10 +186,11 @@ class Appliance(Setup):
             return 0
 
     def _stop_freeswitch(self) -> None:
-        # The daemons go first, or the listener would reconnect to the static set-up's FreeSWITCH,
-        # which listens on the same event socket with the same password.
-        self.office.stop_daemon("listener")
-        self.office.stop_daemon("outbound")
+        # Every daemon goes first, or it would reconnect to a static set-up's FreeSWITCH, which listens
+        # on the same event socket with the same password: its event subscription would cost that
+        # FreeSWITCH CPU, and the next session would start a second one beside it.
+        for name in list(self.office.daemons):
+            self.office.stop_daemon(name)
         if self.office.fs:
             self.office.fs.stop()
 
@@ -215,18 +216,22 @@ class Appliance(Setup):
 
 
 class Static(Setup):
-    """The same FreeSWITCH and tree, the `default` context replaced by one bridge; no daemons."""
+    """The same FreeSWITCH and tree, the `default` context replaced by one bridge; no daemons.
+
+    Two of them run: `static` bridges to the callee's contact, `directory` to the user through the
+    directory (docs/benchmarks.md, "Two baselines")."""
 
     name = "static"
 
-    def __init__(self, office: Office, callee_port: int, tree: Path):
+    def __init__(self, office: Office, callee_port: int, tree: Path, name: str = "static"):
         super().__init__(office, callee_port)
         self.tree = tree
+        self.name = name
         self.fs: FreeSwitchProcess | None = None
 
     def _start_freeswitch(self) -> None:
         self.fs = FreeSwitchProcess(
-            _freeswitch(), self.tree, self.office.workdir / "fs-static", self.office.ports["esl"]
+            _freeswitch(), self.tree, self.office.workdir / f"fs-{self.name}", self.office.ports["esl"]
         )
         self.fs.start()
         self.office.wait_profiles()
@@ -267,7 +272,7 @@ STATIC_DIALPLAN = """<?xml version="1.0" encoding="utf-8"?>
   <context name="default">
     <extension name="static-bridge">
       <condition field="destination_number" expression="^{called}$">
-        <action application="bridge" data="sofia/internal/{line}@127.0.0.1:{port}"/>
+        <action application="bridge" data="{target}"/>
       </condition>
     </extension>
   </context>
@@ -275,14 +280,24 @@ STATIC_DIALPLAN = """<?xml version="1.0" encoding="utf-8"?>
 """
 
 
-def static_tree(rendered: Path, dest: Path, callee_port: int) -> Path:
-    """Copy the rendered release and replace only the `default` context's files with one bridge."""
+def static_tree(rendered: Path, dest: Path, target: str) -> Path:
+    """Copy the rendered release and replace only the `default` context's files with one bridge to target."""
     shutil.copytree(rendered.resolve(), dest)
     shutil.rmtree(dest / "dialplan" / "default")
-    (dest / "dialplan" / "default.xml").write_text(
-        STATIC_DIALPLAN.format(called=CALLED, line=CALLEE_LINE, port=callee_port)
-    )
+    (dest / "dialplan" / "default.xml").write_text(STATIC_DIALPLAN.format(called=CALLED, target=target))
     return dest
+
+
+def contact_target(callee_port: int) -> str:
+    """The callee's registered contact itself: no directory, no presence for the callee's leg."""
+    return f"sofia/internal/{CALLEE_LINE}@127.0.0.1:{callee_port}"
+
+
+def directory_target(domain: str) -> str:
+    """The called user through the directory, as FreeSWITCH's own example dialplan bridges an extension:
+    the directory's dial string (the same one the appliance's dialplan reaches) rings the registration
+    and gives the callee's leg its presence (busy lamp fields)."""
+    return f"user/{CALLED}@{domain}"
 
 
 @contextlib.contextmanager
@@ -391,50 +406,71 @@ def _p99(step: Step) -> float:
     return step.pdd(99)
 
 
-def report(results: Results, knee: int, found: bool) -> None:
-    """Print the final table: figures per set-up, the ratio and the added delay, and the targets."""
+def report(results: Results, knee: int, found: bool, baselines: list[str]) -> None:
+    """Print the final table: figures per set-up, the ratios and added delays against each baseline, and
+    the targets against each."""
     half = knee / 2
-    cap_a, cap_b = results.capacity["appliance"], results.capacity["static"]
-    pdd_a, pdd_b = results.pdd["appliance"], results.pdd["static"]
-    ratio = _median(cap_a, _cps) / _median(cap_b, _cps)
-    p50_a, p50_b, p99_a, p99_b = _median(pdd_a, _p50), _median(pdd_b, _p50), _median(pdd_a, _p99), _median(pdd_b, _p99)
-    added = p99_a - p99_b
-    cpu_a, cpu_b = _median(cap_a, _cpu), _median(cap_b, _cpu)
+    names = ["appliance", *baselines]
+    cap = {n: results.capacity[n] for n in names}
+    pdd = {n: results.pdd[n] for n in names}
+    cps = {n: _median(cap[n], _cps) for n in names}
+    cpu = {n: _median(cap[n], _cpu) for n in names}
+    p50 = {n: _median(pdd[n], _p50) for n in names}
+    p99 = {n: _median(pdd[n], _p99) for n in names}
+
+    def row(label: str, figure: Callable[[str], str], versus: Callable[[str], str] = lambda b: "") -> tuple:
+        return (label, [figure(n) for n in names], [versus(b) for b in baselines])
+
     rows = [
-        ("capacity, calls/s", f"{_median(cap_a, _cps):.1f}", f"{_median(cap_b, _cps):.1f}", f"{ratio:.1%}"),
-        ("  each session", _each(cap_a, _cps), _each(cap_b, _cps), ""),
-        ("  not counting CDR writes", f"{_median(cap_a, _calls_cps):.1f}", f"{_median(cap_b, _calls_cps):.1f}", ""),
-        ("CPU per call at capacity, ms", f"{cpu_a:.2f}", f"{cpu_b:.2f}", f"{cpu_b / cpu_a:.1%}"),
-        ("  each session", _each(cap_a, _cpu), _each(cap_b, _cpu), ""),
-        (f"PDD p50 at {half:g} cps, ms", f"{p50_a:.2f}", f"{p50_b:.2f}", f"{p50_a - p50_b:+.2f}"),
-        (f"PDD p99 at {half:g} cps, ms", f"{p99_a:.2f}", f"{p99_b:.2f}", f"{added:+.2f}"),
-        ("  p99 each session", _each(pdd_a, _p99), _each(pdd_b, _p99), ""),
-        ("  p99 of all calls pooled", f"{_pooled(pdd_a, 99):.2f}", f"{_pooled(pdd_b, 99):.2f}", ""),
-        ("PDD samples", str(sum(len(s.pdd_ms) for s in pdd_a)), str(sum(len(s.pdd_ms) for s in pdd_b)), ""),
-        ("failed calls", _failed(pdd_a + cap_a), _failed(pdd_b + cap_b), ""),
-        ("last CDR in PostgreSQL, s", _each(cap_a, lambda s: s.cdr_lag_s), "-", ""),
+        row("capacity, calls/s", lambda n: f"{cps[n]:.1f}", lambda b: f"{cps['appliance'] / cps[b]:.1%}"),
+        row("  each session", lambda n: _each(cap[n], _cps)),
+        row("  not counting CDR writes", lambda n: f"{_median(cap[n], _calls_cps):.1f}"),
+        row("CPU per call at capacity, ms", lambda n: f"{cpu[n]:.2f}", lambda b: f"{cpu[b] / cpu['appliance']:.1%}"),
+        row("  each session", lambda n: _each(cap[n], _cpu)),
+        row(f"PDD p50 at {half:g} cps, ms", lambda n: f"{p50[n]:.2f}", lambda b: f"{p50['appliance'] - p50[b]:+.2f}"),
+        row(f"PDD p99 at {half:g} cps, ms", lambda n: f"{p99[n]:.2f}", lambda b: f"{p99['appliance'] - p99[b]:+.2f}"),
+        row("  p99 each session", lambda n: _each(pdd[n], _p99)),
+        row("  p99 of all calls pooled", lambda n: f"{_pooled(pdd[n], 99):.2f}"),
+        row("PDD samples", lambda n: str(sum(len(s.pdd_ms) for s in pdd[n]))),
+        row("failed calls", lambda n: _failed(pdd[n] + cap[n])),
+        row("last CDR in PostgreSQL, s", lambda n: _each(cap[n], lambda s: s.cdr_lag_s) if n == "appliance" else "-"),
     ]
+    letters = {n: chr(ord("A") + i) for i, n in enumerate(names)}
     say("")
     say(
-        f"knee of the static set-up: {'' if found else '>= '}{knee} cps; capacity runs offer"
+        f"knee of the {baselines[0]} set-up: {'' if found else '>= '}{knee} cps; capacity runs offer"
         f" {CAPACITY_OVERLOAD * knee} cps with at most {CAPACITY_LIMIT} calls open; figures are medians of"
-        f" {len(cap_a)} session(s) per set-up"
+        f" {len(cap['appliance'])} session(s) per set-up"
     )
-    width = max(16, *(len(r[1]) + 2 for r in rows), *(len(r[2]) + 2 for r in rows))
-    say(f"{'':28}{'appliance (A)':>{width}}{'static (B)':>{width}}{'A vs B':>10}")
-    for name, a, b, versus in rows:
-        say(f"{name:28}{a:>{width}}{b:>{width}}{versus:>10}")
-    say("")
-    met = ratio >= CAPACITY_TARGET
-    say(f"target: capacity >= {CAPACITY_TARGET:.0%} of static: {'MET' if met else 'NOT MET'} ({ratio:.1%})")
-    # On a CPU-bound box capacity is cores / CPU per call: the CPU ratio is the same target measured
-    # by what the set-ups' own processes spent, which other work on a shared machine moves far less.
-    cpu_ratio = cpu_b / cpu_a
+    say("static: one bridge to the callee's contact; directory: one bridge to user/<called> (its dial string)")
+    width = max(16, *(len(f) + 2 for r in rows for f in r[1]))
+    heads = [f"{n} ({letters[n]})" for n in names] + [f"A vs {letters[b]}" for b in baselines]
     say(
-        f"        by CPU per call (static / appliance): {'MET' if cpu_ratio >= CAPACITY_TARGET else 'NOT MET'}"
-        f" ({cpu_ratio:.1%})"
+        f"{'':28}"
+        + "".join(f"{h:>{width}}" for h in heads[: len(names)])
+        + "".join(f"{h:>10}" for h in heads[len(names) :])
     )
-    say(f"target: p99 PDD added < {ADDED_P99_TARGET_MS:g} ms at half the knee: {_added_verdict(added, pdd_a, pdd_b)}")
+    for label, figures, versus in rows:
+        say(f"{label:28}" + "".join(f"{f:>{width}}" for f in figures) + "".join(f"{v:>10}" for v in versus))
+    say("")
+    for b in baselines:
+        ratio, cpu_ratio = cps["appliance"] / cps[b], cpu[b] / cpu["appliance"]
+        say(f"against {b}:")
+        say(
+            f"  target: capacity >= {CAPACITY_TARGET:.0%}:"
+            f" {'MET' if ratio >= CAPACITY_TARGET else 'NOT MET'} ({ratio:.1%})"
+        )
+        # On a CPU-bound box capacity is cores / CPU per call: the CPU ratio is the same target measured
+        # by what the set-ups' own processes spent, which other work on a shared machine moves far less.
+        say(
+            f"          by CPU per call ({b} / appliance):"
+            f" {'MET' if cpu_ratio >= CAPACITY_TARGET else 'NOT MET'} ({cpu_ratio:.1%})"
+        )
+        added = p99["appliance"] - p99[b]
+        say(
+            f"  target: p99 PDD added < {ADDED_P99_TARGET_MS:g} ms at half the knee:"
+            f" {_added_verdict(added, pdd['appliance'], pdd[b])}"
+        )
 
 
 def _added_verdict(added: float, appliance: list[Step], static: list[Step]) -> str:
@@ -484,30 +520,40 @@ def bench(workdir: Path, plan: Plan) -> None:
         callee_port = free_port()
         rendered = Path(office.cfg["freeswitch"]["conf_root"]) / "current"
         appliance = Appliance(office, callee_port)
-        static = Static(office, callee_port, static_tree(rendered, workdir / "static-conf", callee_port))
-        # Both count the same PostgreSQL: idle for the static set-up, writing CDRs for the appliance.
-        appliance.office_datadir = static.office_datadir = pg.datadir
-        run_plan(appliance, static, plan)
+        static = Static(
+            office, callee_port, static_tree(rendered, workdir / "static-conf", contact_target(callee_port))
+        )
+        domain = office.snapshot().site.domain
+        directory = Static(
+            office,
+            callee_port,
+            static_tree(rendered, workdir / "directory-conf", directory_target(domain)),
+            "directory",
+        )
+        # All count the same PostgreSQL: idle for the static set-ups, writing CDRs for the appliance.
+        appliance.office_datadir = static.office_datadir = directory.office_datadir = pg.datadir
+        run_plan(appliance, [static, directory], plan)
     finally:
         if office:
             office.close()
         pg.destroy()
 
 
-def run_plan(appliance: Appliance, static: Static, plan: Plan) -> None:
-    say("== ramp on the static set-up: find the knee")
-    with session(static):
-        knee, found = ramp(static, plan)
+def run_plan(appliance: Appliance, baselines: list[Static], plan: Plan) -> None:
+    """Find the knee on the first baseline, then run every set-up in turn, plan.rounds times."""
+    say(f"== ramp on the {baselines[0].name} set-up: find the knee")
+    with session(baselines[0]):
+        knee, found = ramp(baselines[0], plan)
     if knee == 0:
-        raise RuntimeError("even the lowest rate failed on the static set-up: see the sipp logs")
+        raise RuntimeError(f"even the lowest rate failed on the {baselines[0].name} set-up: see the sipp logs")
     half = knee / 2
-    say(f"== knee {knee} cps; PDD at {half:g} cps and capacity, {plan.pairs} interleaved pair(s)")
+    say(f"== knee {knee} cps; PDD at {half:g} cps and capacity, {plan.rounds} interleaved round(s)")
     results = Results({}, {})
-    for _ in range(plan.pairs):
-        for setup in (appliance, static):
+    for _ in range(plan.rounds):
+        for setup in (appliance, *baselines):
             with session(setup):
                 measure(setup, plan, half, knee, results)
-    report(results, knee, found)
+    report(results, knee, found, [b.name for b in baselines])
 
 
 def main() -> int:
