@@ -86,11 +86,12 @@ def chroot(root: Path, real_command: bool = False) -> Iterator[Path]:
 
 
 def playbook(
-    inventory: Path | str, book: Path, workdir: Path, extra: dict | None = None
+    inventory: Path | str, book: Path, workdir: Path, extra: dict | None = None, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    """Run ansible-playbook with the repository's roles; return the finished process."""
+    """Run ansible-playbook with the repository's roles (env added to this process's); return the finished process."""
     env = {
         **os.environ,
+        **(env or {}),
         "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
         "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3",
         "ANSIBLE_NOCOLOR": "1",
