@@ -181,6 +181,11 @@ class Stack:
                 proc.kill()
                 proc.wait()
 
+    def stop_daemons(self) -> None:
+        """Stop every daemon this stack started."""
+        for name in list(self.daemons):
+            self.stop_daemon(name)
+
     def daemon_log(self, name: str) -> str:
         return (self.workdir / f"{name}.log").read_text(errors="replace")
 
@@ -188,8 +193,7 @@ class Stack:
         """Stop FreeSWITCH, then the daemons, so the listener still imports the last calls' CDRs."""
         if self.fs:
             self.fs.stop()
-        for name in list(self.daemons):
-            self.stop_daemon(name)
+        self.stop_daemons()
         if self._ram_dir is not None:
             shutil.rmtree(self._ram_dir, ignore_errors=True)
 

@@ -189,8 +189,7 @@ class Appliance(Setup):
         # Every daemon goes first, or it would reconnect to a static set-up's FreeSWITCH, which listens
         # on the same event socket with the same password: its event subscription would cost that
         # FreeSWITCH CPU, and the next session would start a second one beside it.
-        for name in list(self.office.daemons):
-            self.office.stop_daemon(name)
+        self.office.stop_daemons()
         if self.office.fs:
             self.office.fs.stop()
 
@@ -220,8 +219,6 @@ class Static(Setup):
 
     Two of them run: `static` bridges to the callee's contact, `directory` to the user through the
     directory (docs/benchmarks.md, "Two baselines")."""
-
-    name = "static"
 
     def __init__(self, office: Office, callee_port: int, tree: Path, name: str = "static"):
         super().__init__(office, callee_port)

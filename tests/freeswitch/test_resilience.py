@@ -25,8 +25,7 @@ def _call_answered(office, callee: Sipp, caller: str, destination: str) -> None:
 
 def test_basic_calls_route_with_postgresql_and_every_daemon_stopped(own_office, pg_cluster):
     office = own_office
-    for name in list(office.daemons):  # listener, outbound, recorder, and any added later
-        office.stop_daemon(name)
+    office.stop_daemons()  # listener, outbound, recorder, announcer, and any added later
     pg_cluster.stop()
     try:
         assert not office.daemons and not pg_cluster.is_running()
